@@ -1,0 +1,742 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
+using System.Threading.Channels;
+using DuckDB.NET.Data;
+using Kiln.Profiles;
+using Kiln.Profiles.Pprof;
+using Kiln.Profiles.Selectors;
+using Microsoft.Extensions.Logging;
+
+namespace Kiln.Storage.DuckDb;
+
+/// <summary>
+/// The embedded store: one DuckDB database file under the data directory. Writes are group-committed by a
+/// single writer thread (one transaction per batch of concurrent requests, acknowledged only after commit);
+/// queries run on their own connections in parallel with writes.
+/// </summary>
+public sealed partial class DuckDbProfileStore : IProfileStore
+{
+    /// <summary>The database file's name inside the data directory.</summary>
+    public const string FileName = "kiln.duckdb";
+
+    // A batch is closed once it holds this many sample rows, bounding a transaction's size and latency.
+    private const long MaxBatchRows = 2_000_000;
+
+    private readonly string _path;
+    private readonly DuckDBConnection _writer;
+    private readonly ILogger _logger;
+    private readonly SymbolTable _symbols = new();
+    private readonly AppendOnlyList<SeriesEntry> _series = new();
+    private readonly Dictionary<(string Type, LabelSet Labels), int> _seriesIds = [];
+    private readonly Channel<PendingWrite> _writes = Channel.CreateUnbounded<PendingWrite>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Thread _writerThread;
+
+    // Held by the writer while it writes a batch and by retention, which must not race with a write that
+    // references a stack retention is about to delete.
+    private readonly Lock _writeGate = new();
+
+    // Queries take it shared while they resolve stack and symbol ids; retention takes it exclusively.
+    private readonly ReaderWriterLockSlim _symbolsLock = new();
+
+    private DuckDbProfileStore(string path, DuckDBConnection writer, ILogger logger)
+    {
+        _path = path;
+        _writer = writer;
+        _logger = logger;
+        _writerThread = new Thread(WriteLoop) { IsBackground = true, Name = "kiln-store-writer" };
+    }
+
+    /// <summary>Opens (creating when absent) the store in <paramref name="dataDirectory"/> and loads its symbol index.</summary>
+    public static DuckDbProfileStore Open(string dataDirectory, ILogger logger)
+    {
+        Directory.CreateDirectory(dataDirectory);
+        var path = Path.GetFullPath(Path.Combine(dataDirectory, FileName));
+        DuckDBConnection connection;
+        try
+        {
+            connection = new DuckDBConnection($"Data Source={path}");
+            connection.Open();
+        }
+        catch (DuckDBException e)
+        {
+            throw new InvalidOperationException(
+                $"cannot open the database {path}: {e.Message}. Is another Kiln server using the same --data-dir?", e);
+        }
+        var store = new DuckDbProfileStore(path, connection, logger);
+        try
+        {
+            store.Execute(Schema.Create);
+            store.Load();
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+        store._writerThread.Start();
+        LogOpened(logger, path, store._series.Count, store._symbols.StackCount);
+        return store;
+    }
+
+    /// <inheritdoc />
+    public long SizeOnDisk
+    {
+        get
+        {
+            long size = 0;
+            foreach (var file in new[] { _path, _path + ".wal" })
+            {
+                var info = new FileInfo(file);
+                if (info.Exists)
+                {
+                    size += info.Length;
+                }
+            }
+            return size;
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<WriteStats> WriteAsync(IReadOnlyList<IngestProfile> profiles, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(profiles);
+        if (profiles.Count == 0)
+        {
+            return Task.FromResult(default(WriteStats));
+        }
+        var pending = new PendingWrite(profiles);
+        if (!_writes.Writer.TryWrite(pending))
+        {
+            throw new ObjectDisposedException(nameof(DuckDbProfileStore), "the store is shutting down");
+        }
+        // The caller may stop waiting, but a queued write is still carried out: it was accepted.
+        return pending.Completion.Task.WaitAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public IReadOnlyList<SeriesInfo> GetSeries(TimeRange range, ProfileType? type = null)
+    {
+        var result = new List<SeriesInfo>();
+        var count = _series.Count;
+        for (var i = 0; i < count; i++)
+        {
+            var s = _series[i];
+            if (s.HasData && range.Overlaps(s.MinTime, s.MaxTime) && (type is null || s.Type == type))
+            {
+                result.Add(s.ToInfo());
+            }
+        }
+        return result;
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<SeriesPoints>> QueryRangeAsync(ProfileSelector selector, TimeRange range, TimeSpan step, CancellationToken cancellationToken)
+    {
+        var matched = MatchSeries(selector, range);
+        if (matched.Count == 0)
+        {
+            return [];
+        }
+        var stepNanos = step.Ticks * 100;
+        var sql = stepNanos > 0
+            ? $"""
+               SELECT series_id, {range.StartNanos} + ((ts - {range.StartNanos}) // {stepNanos}) * {stepNanos} AS t,
+                      SUM(total)::BIGINT, SUM(duration)::BIGINT, COUNT(*)::INTEGER
+               FROM profiles WHERE {SeriesPredicate(matched)} AND ts >= {range.StartNanos} AND ts < {range.EndNanos}
+               GROUP BY ALL ORDER BY series_id, t
+               """
+            : $"""
+               SELECT series_id, ts, SUM(total)::BIGINT, SUM(duration)::BIGINT, COUNT(*)::INTEGER
+               FROM profiles WHERE {SeriesPredicate(matched)} AND ts >= {range.StartNanos} AND ts < {range.EndNanos}
+               GROUP BY ALL ORDER BY series_id, ts
+               """;
+        return await Task.Run(() =>
+        {
+            using var connection = OpenReader();
+            using var command = connection.CreateCommand();
+            command.CommandText = sql;
+            using var reader = command.ExecuteReader();
+            var bySeries = new Dictionary<int, List<MetricPoint>>();
+            while (reader.Read())
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var id = reader.GetInt32(0);
+                if (!bySeries.TryGetValue(id, out var points))
+                {
+                    bySeries[id] = points = [];
+                }
+                points.Add(new MetricPoint(reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt32(4)));
+            }
+            var result = new List<SeriesPoints>(bySeries.Count);
+            foreach (var s in matched)
+            {
+                if (bySeries.TryGetValue(s.Id, out var points))
+                {
+                    result.Add(new SeriesPoints(s.ToInfo(), points));
+                }
+            }
+            return (IReadOnlyList<SeriesPoints>)result;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<Profile?> MergeAsync(ProfileSelector selector, TimeRange range, IReadOnlyCollection<string> keepLabels, CancellationToken cancellationToken)
+    {
+        var matched = MatchSeries(selector, range);
+        if (matched.Count == 0)
+        {
+            return null;
+        }
+        var bySeries = keepLabels.Count > 0;
+        var groupColumns = bySeries ? "series_id, stack_id, labels_id" : "stack_id";
+        var sql = $"""
+            SELECT {groupColumns}, SUM(value)::BIGINT AS v
+            FROM samples WHERE {SeriesPredicate(matched)} AND ts >= {range.StartNanos} AND ts < {range.EndNanos}
+            GROUP BY {groupColumns}
+            """;
+        var periodSql = $"""
+            SELECT COALESCE(MAX(period), 0)::BIGINT, COALESCE(MIN(ts), 0)::BIGINT, COALESCE(MAX(ts + duration), 0)::BIGINT
+            FROM profiles WHERE {SeriesPredicate(matched)} AND ts >= {range.StartNanos} AND ts < {range.EndNanos}
+            """;
+        return await Task.Run(() =>
+        {
+            using var connection = OpenReader();
+            long period, first, last;
+            using (var command = connection.CreateCommand())
+            {
+                command.CommandText = periodSql;
+                using var r = command.ExecuteReader();
+                r.Read();
+                (period, first, last) = (r.GetInt64(0), r.GetInt64(1), r.GetInt64(2));
+            }
+            var builder = new MergedProfileBuilder(_symbols, selector.Type, period, first, Math.Max(0, last - first));
+            using (var command = connection.CreateCommand())
+            {
+                command.CommandText = sql;
+                using var reader = command.ExecuteReader();
+                var seriesById = bySeries ? matched.ToDictionary(s => s.Id) : null;
+                _symbolsLock.EnterReadLock();
+                try
+                {
+                    while (reader.Read())
+                    {
+                        cancellationToken.ThrowIfCancellationRequested();
+                        if (bySeries)
+                        {
+                            var series = seriesById![reader.GetInt32(0)];
+                            builder.Add(reader.GetInt32(1), reader.GetInt32(2), series.Labels, keepLabels, reader.GetInt64(3));
+                        }
+                        else
+                        {
+                            builder.Add(reader.GetInt32(0), 0, null, keepLabels, reader.GetInt64(1));
+                        }
+                    }
+                }
+                finally
+                {
+                    _symbolsLock.ExitReadLock();
+                }
+            }
+            return builder.IsEmpty ? null : builder.Build();
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public Task<RetentionStats> DeleteBeforeAsync(DateTimeOffset cutoff, CancellationToken cancellationToken) =>
+        Task.Run(() => DeleteBefore(TimeRange.ToNanos(cutoff)), cancellationToken);
+
+    /// <inheritdoc />
+    public Task FlushAsync(CancellationToken cancellationToken) => Task.Run(() =>
+    {
+        lock (_writeGate)
+        {
+            Execute("CHECKPOINT");
+        }
+    }, cancellationToken);
+
+    /// <summary>Stops accepting writes, finishes those queued, checkpoints and closes the database.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_writes.Writer.TryComplete())
+        {
+            await Task.Run(_writerThread.Join).ConfigureAwait(false);
+            lock (_writeGate)
+            {
+                try
+                {
+                    Execute("CHECKPOINT");
+                }
+                catch (DuckDBException e)
+                {
+                    LogCheckpointFailed(_logger, e);
+                }
+                _writer.Dispose();
+            }
+            _symbolsLock.Dispose();
+        }
+    }
+
+    private List<SeriesEntry> MatchSeries(ProfileSelector selector, TimeRange range)
+    {
+        var matched = new List<SeriesEntry>();
+        var count = _series.Count;
+        for (var i = 0; i < count; i++)
+        {
+            var s = _series[i];
+            if (s.HasData && s.Type == selector.Type && range.Overlaps(s.MinTime, s.MaxTime) && selector.Matches(s.Labels))
+            {
+                matched.Add(s);
+            }
+        }
+        return matched;
+    }
+
+    private static string SeriesPredicate(List<SeriesEntry> series)
+    {
+        var sb = new System.Text.StringBuilder("series_id IN (");
+        for (var i = 0; i < series.Count; i++)
+        {
+            if (i > 0)
+            {
+                sb.Append(',');
+            }
+            sb.Append(series[i].Id);
+        }
+        return sb.Append(')').ToString();
+    }
+
+    private DuckDBConnection OpenReader() => _writer.Duplicate();
+
+    private void Execute(string sql)
+    {
+        using var command = _writer.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
+    private void WriteLoop()
+    {
+        var reader = _writes.Reader;
+        var batch = new List<PendingWrite>();
+        while (reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+        {
+            batch.Clear();
+            long rows = 0;
+            while (rows < MaxBatchRows && reader.TryRead(out var pending))
+            {
+                batch.Add(pending);
+                rows += pending.EstimatedRows;
+            }
+            lock (_writeGate)
+            {
+                try
+                {
+                    var stats = WriteBatch(batch);
+                    foreach (var pending in batch)
+                    {
+                        pending.Completion.TrySetResult(pending.Stats);
+                    }
+                    LogBatchWritten(_logger, batch.Count, stats.SampleRows, stats.NewStacks);
+                }
+                catch (Exception e) when (e is DuckDBException or InvalidOperationException or IOException)
+                {
+                    LogBatchFailed(_logger, batch.Count, e);
+                    foreach (var pending in batch)
+                    {
+                        pending.Completion.TrySetException(new StoreWriteException($"the store could not commit the write: {e.Message}", e));
+                    }
+                    // The in-memory index may hold ids the rolled-back transaction never stored: rebuild it.
+                    ReloadAfterFailure();
+                }
+            }
+        }
+    }
+
+    private void ReloadAfterFailure()
+    {
+        try
+        {
+            _symbolsLock.EnterWriteLock();
+            try
+            {
+                _symbols.Clear();
+                _seriesIds.Clear();
+                _series.Clear();
+                Load();
+            }
+            finally
+            {
+                _symbolsLock.ExitWriteLock();
+            }
+        }
+        catch (Exception e) when (e is DuckDBException or InvalidOperationException)
+        {
+            LogBatchFailed(_logger, 0, e);
+        }
+    }
+
+    private WriteStats WriteBatch(List<PendingWrite> batch)
+    {
+        var added = new AddedSymbols();
+        var seriesTimes = new List<(SeriesEntry Series, long Min, long Max)>();
+        long rows = 0;
+        var profiles = 0;
+        using (var transaction = _writer.BeginTransaction())
+        {
+            using (var samples = _writer.CreateAppender("samples"))
+            using (var profileRows = _writer.CreateAppender("profiles"))
+            {
+                foreach (var pending in batch)
+                {
+                    long pendingRows = 0;
+                    var startStacks = added.Stacks.Count;
+                    foreach (var p in pending.Profiles)
+                    {
+                        var series = GetOrAddSeries(p.Type, p.Labels, added);
+                        var (sampleRows, total) = AppendSamples(p, series.Id, samples, added);
+                        profileRows.CreateRow()
+                            .AppendValue(series.Id)
+                            .AppendValue(p.TimeNanos)
+                            .AppendValue(p.DurationNanos)
+                            .AppendValue(p.Profile.Period)
+                            .AppendValue(total)
+                            .AppendValue((int)sampleRows)
+                            .EndRow();
+                        seriesTimes.Add((series, p.TimeNanos, p.TimeNanos));
+                        pendingRows += sampleRows;
+                    }
+                    pending.Stats = new WriteStats(pending.Profiles.Count, pendingRows, added.Stacks.Count - startStacks);
+                    rows += pendingRows;
+                    profiles += pending.Profiles.Count;
+                }
+            }
+            AppendSymbols(added);
+            transaction.Commit();
+        }
+        // Only now is the data durable: publish the series' new time spans to readers.
+        foreach (var (series, min, max) in seriesTimes)
+        {
+            series.Extend(min, max);
+        }
+        return new WriteStats(profiles, rows, added.Stacks.Count);
+    }
+
+    private SeriesEntry GetOrAddSeries(ProfileType type, LabelSet labels, AddedSymbols added)
+    {
+        var key = (type.ToString(), labels);
+        if (_seriesIds.TryGetValue(key, out var id))
+        {
+            return _series[id - 1];
+        }
+        id = _series.Count + 1;
+        var entry = new SeriesEntry(id, type, labels);
+        _series.Add(entry);
+        _seriesIds.Add(key, id);
+        added.Series.Add(entry);
+        return entry;
+    }
+
+    private (long Rows, long Total) AppendSamples(IngestProfile p, int seriesId, DuckDBAppender samples, AddedSymbols added)
+    {
+        var profile = p.Profile;
+        var strings = profile.StringTable;
+        var mappingIds = new IdMap(profile.Mapping.Count);
+        foreach (var m in profile.Mapping)
+        {
+            mappingIds.Set(m.Id, _symbols.GetOrAddMapping(
+                strings[(int)m.Filename], strings[(int)m.BuildId], m.MemoryStart, m.MemoryLimit, m.FileOffset,
+                m.HasFunctions, m.HasFilenames, m.HasLineNumbers, m.HasInlineFrames, added.Mappings));
+        }
+        var functionIds = new IdMap(profile.Function.Count);
+        foreach (var f in profile.Function)
+        {
+            functionIds.Set(f.Id, _symbols.GetOrAddFunction(
+                strings[(int)f.Name], strings[(int)f.SystemName], strings[(int)f.Filename], f.StartLine, added.Functions));
+        }
+        var locationIds = new IdMap(profile.Location.Count);
+        var lines = new List<LocationLine>(4);
+        foreach (var l in profile.Location)
+        {
+            lines.Clear();
+            foreach (var line in l.Line)
+            {
+                lines.Add(new LocationLine(functionIds.Get(line.FunctionId), line.Line_));
+            }
+            var mappingId = l.MappingId == 0 ? 0 : mappingIds.Get(l.MappingId);
+            locationIds.Set(l.Id, _symbols.GetOrAddLocation(mappingId, l.Address, l.IsFolded, CollectionsMarshal.AsSpan(lines), added.Locations));
+        }
+
+        long rows = 0, total = 0;
+        var buffer = ArrayPool<int>.Shared.Rent(256);
+        try
+        {
+            foreach (var sample in profile.Sample)
+            {
+                var value = sample.Value[p.ValueIndex];
+                if (value == 0)
+                {
+                    continue;
+                }
+                var depth = sample.LocationId.Count;
+                if (depth > buffer.Length)
+                {
+                    ArrayPool<int>.Shared.Return(buffer);
+                    buffer = ArrayPool<int>.Shared.Rent(depth);
+                }
+                for (var i = 0; i < depth; i++)
+                {
+                    buffer[i] = locationIds.Get(sample.LocationId[i]);
+                }
+                var stackId = _symbols.GetOrAddStack(buffer.AsSpan(0, depth), added.Stacks);
+                var labelsId = sample.Label.Count == 0 ? 0 : _symbols.GetOrAddSampleLabels(SampleLabelCodec.Encode(sample, strings), added.SampleLabels);
+                samples.CreateRow()
+                    .AppendValue(seriesId)
+                    .AppendValue(p.TimeNanos)
+                    .AppendValue(stackId)
+                    .AppendValue(labelsId)
+                    .AppendValue(value)
+                    .EndRow();
+                rows++;
+                total += value;
+            }
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(buffer);
+        }
+        return (rows, total);
+    }
+
+    private void AppendSymbols(AddedSymbols added)
+    {
+        if (added.Series.Count > 0)
+        {
+            using var a = _writer.CreateAppender("series");
+            foreach (var s in added.Series)
+            {
+                a.CreateRow().AppendValue(s.Id).AppendValue(s.Type.ToString()).AppendValue(LabelCodec.Encode(s.Labels)).EndRow();
+            }
+        }
+        if (added.Mappings.Count > 0)
+        {
+            using var a = _writer.CreateAppender("mappings");
+            foreach (var m in added.Mappings)
+            {
+                a.CreateRow().AppendValue(m.Id).AppendValue(m.File).AppendValue(m.BuildId).AppendValue(m.Start).AppendValue(m.Limit).AppendValue(m.Offset)
+                    .AppendValue(m.HasFunctions).AppendValue(m.HasFilenames).AppendValue(m.HasLineNumbers).AppendValue(m.HasInlineFrames).EndRow();
+            }
+        }
+        if (added.Functions.Count > 0)
+        {
+            using var a = _writer.CreateAppender("functions");
+            foreach (var f in added.Functions)
+            {
+                a.CreateRow().AppendValue(f.Id).AppendValue(f.Name).AppendValue(f.SystemName).AppendValue(f.Filename).AppendValue(f.StartLine).EndRow();
+            }
+        }
+        if (added.Locations.Count > 0)
+        {
+            using var a = _writer.CreateAppender("locations");
+            foreach (var l in added.Locations)
+            {
+                a.CreateRow().AppendValue(l.Id).AppendValue(l.MappingId).AppendValue(l.Address).AppendValue(l.IsFolded)
+                    .AppendValue(MemoryMarshal.AsBytes(l.Lines.AsSpan()).ToArray()).EndRow();
+            }
+        }
+        if (added.Stacks.Count > 0)
+        {
+            using var a = _writer.CreateAppender("stacks");
+            foreach (var id in added.Stacks)
+            {
+                a.CreateRow().AppendValue(id).AppendValue(MemoryMarshal.AsBytes(_symbols.Stacks[id - 1].AsSpan()).ToArray()).EndRow();
+            }
+        }
+        if (added.SampleLabels.Count > 0)
+        {
+            using var a = _writer.CreateAppender("sample_labels");
+            foreach (var (id, labels) in added.SampleLabels)
+            {
+                a.CreateRow().AppendValue(id).AppendValue(labels).EndRow();
+            }
+        }
+    }
+
+    private void Load()
+    {
+        using var command = _writer.CreateCommand();
+        command.CommandText = "SELECT id, profile_type, labels FROM series ORDER BY id";
+        using (var r = command.ExecuteReader())
+        {
+            while (r.Read())
+            {
+                var entry = new SeriesEntry(r.GetInt32(0), ProfileType.Parse(r.GetString(1)), LabelCodec.Decode(r.GetString(2)));
+                _series.Add(entry);
+                _seriesIds[(entry.Type.ToString(), entry.Labels)] = entry.Id;
+            }
+        }
+        command.CommandText = "SELECT series_id, MIN(ts), MAX(ts) FROM profiles GROUP BY series_id";
+        using (var r = command.ExecuteReader())
+        {
+            while (r.Read())
+            {
+                _series[r.GetInt32(0) - 1].Extend(r.GetInt64(1), r.GetInt64(2));
+            }
+        }
+        command.CommandText = "SELECT * FROM mappings ORDER BY id";
+        using (var r = command.ExecuteReader())
+        {
+            while (r.Read())
+            {
+                _symbols.LoadMapping(new MappingRow(r.GetInt32(0), r.GetString(1), r.GetString(2), r.GetFieldValue<ulong>(3), r.GetFieldValue<ulong>(4), r.GetFieldValue<ulong>(5),
+                    r.GetBoolean(6), r.GetBoolean(7), r.GetBoolean(8), r.GetBoolean(9)));
+            }
+        }
+        command.CommandText = "SELECT * FROM functions ORDER BY id";
+        using (var r = command.ExecuteReader())
+        {
+            while (r.Read())
+            {
+                _symbols.LoadFunction(new FunctionRow(r.GetInt32(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4)));
+            }
+        }
+        command.CommandText = "SELECT * FROM locations ORDER BY id";
+        using (var r = command.ExecuteReader())
+        {
+            while (r.Read())
+            {
+                var lines = MemoryMarshal.Cast<byte, LocationLine>(r.GetFieldValue<byte[]>(4)).ToArray();
+                _symbols.LoadLocation(new LocationRow(r.GetInt32(0), r.GetInt32(1), r.GetFieldValue<ulong>(2), r.GetBoolean(3), lines));
+            }
+        }
+        command.CommandText = "SELECT id, locations FROM stacks ORDER BY id";
+        using (var r = command.ExecuteReader())
+        {
+            while (r.Read())
+            {
+                _symbols.LoadStack(r.GetInt32(0), MemoryMarshal.Cast<byte, int>(r.GetFieldValue<byte[]>(1)).ToArray());
+            }
+        }
+        command.CommandText = "SELECT id, labels FROM sample_labels ORDER BY id";
+        using (var r = command.ExecuteReader())
+        {
+            while (r.Read())
+            {
+                _symbols.LoadSampleLabels(r.GetInt32(0), r.GetString(1));
+            }
+        }
+    }
+
+    private RetentionStats DeleteBefore(long cutoffNanos)
+    {
+        lock (_writeGate)
+        {
+            long samplesDeleted;
+            var deadStacks = new List<int>();
+            using (var transaction = _writer.BeginTransaction())
+            {
+                using var command = _writer.CreateCommand();
+                command.CommandText = $"DELETE FROM samples WHERE ts < {cutoffNanos}";
+                samplesDeleted = command.ExecuteNonQuery();
+                command.CommandText = $"DELETE FROM profiles WHERE ts < {cutoffNanos}";
+                command.ExecuteNonQuery();
+                command.CommandText = "SELECT id FROM stacks WHERE id NOT IN (SELECT DISTINCT stack_id FROM samples)";
+                using (var r = command.ExecuteReader())
+                {
+                    while (r.Read())
+                    {
+                        deadStacks.Add(r.GetInt32(0));
+                    }
+                }
+                command.CommandText = "DELETE FROM stacks WHERE id NOT IN (SELECT DISTINCT stack_id FROM samples)";
+                command.ExecuteNonQuery();
+                transaction.Commit();
+            }
+            _symbolsLock.EnterWriteLock();
+            try
+            {
+                foreach (var id in deadStacks)
+                {
+                    _symbols.RemoveStack(id);
+                }
+            }
+            finally
+            {
+                _symbolsLock.ExitWriteLock();
+            }
+            // Recompute every series' span from what is left; a series with nothing left stops matching queries.
+            var remaining = new Dictionary<int, (long Min, long Max)>();
+            using (var command = _writer.CreateCommand())
+            {
+                command.CommandText = "SELECT series_id, MIN(ts), MAX(ts) FROM profiles GROUP BY series_id";
+                using var r = command.ExecuteReader();
+                while (r.Read())
+                {
+                    remaining[r.GetInt32(0)] = (r.GetInt64(1), r.GetInt64(2));
+                }
+            }
+            for (var i = 0; i < _series.Count; i++)
+            {
+                var s = _series[i];
+                if (remaining.TryGetValue(s.Id, out var span))
+                {
+                    s.Reset(span.Min, span.Max);
+                }
+                else
+                {
+                    s.Clear();
+                }
+            }
+            // Freed blocks are reused by later writes once checkpointed, which keeps the file from growing.
+            Execute("CHECKPOINT");
+            LogRetention(_logger, samplesDeleted, deadStacks.Count);
+            return new RetentionStats(samplesDeleted, deadStacks.Count);
+        }
+    }
+
+    private sealed class PendingWrite(IReadOnlyList<IngestProfile> profiles)
+    {
+        public IReadOnlyList<IngestProfile> Profiles { get; } = profiles;
+
+        public TaskCompletionSource<WriteStats> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public long EstimatedRows
+        {
+            get
+            {
+                long rows = 0;
+                foreach (var p in Profiles)
+                {
+                    rows += p.Profile.Sample.Count;
+                }
+                return rows;
+            }
+        }
+
+        public WriteStats Stats { get; set; }
+    }
+
+    private sealed class AddedSymbols
+    {
+        public List<SeriesEntry> Series { get; } = [];
+        public List<MappingRow> Mappings { get; } = [];
+        public List<FunctionRow> Functions { get; } = [];
+        public List<LocationRow> Locations { get; } = [];
+        public List<int> Stacks { get; } = [];
+        public List<(int Id, string Labels)> SampleLabels { get; } = [];
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Opened store {Path}: {Series} series, {Stacks} stacks")]
+    private static partial void LogOpened(ILogger logger, string path, int series, int stacks);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Committed {Requests} write request(s): {Rows} sample rows, {NewStacks} new stacks")]
+    private static partial void LogBatchWritten(ILogger logger, int requests, long rows, int newStacks);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Failed to commit {Requests} write request(s); none of them was stored")]
+    private static partial void LogBatchFailed(ILogger logger, int requests, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Checkpoint at shutdown failed")]
+    private static partial void LogCheckpointFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Retention deleted {Samples} sample rows and {Stacks} unused stacks")]
+    private static partial void LogRetention(ILogger logger, long samples, int stacks);
+}
