@@ -1,0 +1,99 @@
+using System.Net;
+using Kiln.Server.Hosting;
+using Kiln.Server.Ingest;
+using Kiln.Server.Services;
+using Kiln.Storage;
+using Kiln.Storage.DuckDb;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Rewrite;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Prometheus;
+
+namespace Kiln.Server;
+
+/// <summary>Builds the <c>kiln server</c> web application: one port for gRPC, gRPC-Web, REST under /api, /metrics and health.</summary>
+public static class KilnServer
+{
+    /// <summary>
+    /// Creates the application around an opened store. Throws <see cref="ArgumentException"/> listing every
+    /// invalid option. The caller runs it; stopping it flushes and closes the store.
+    /// </summary>
+    public static WebApplication Build(KilnServerOptions options, string[]? args = null, Action<ILoggingBuilder>? logging = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var errors = options.Validate();
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException(string.Join(Environment.NewLine, errors));
+        }
+        KilnServerOptions.TryParseEndpoint(options.HttpAddress, out var endpoint);
+
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args ?? [] });
+        logging?.Invoke(builder.Logging);
+        var router = new Http2PrefaceRouter();
+        var http2Socket = Path.Combine(Path.GetTempPath(), $"kiln-{Environment.ProcessId}-{Guid.NewGuid():N}.h2.sock");
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Limits.MaxRequestBodySize = options.MaxRequestBytes;
+            kestrel.ListenUnixSocket(http2Socket, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http2;
+                listen.Use(router.CaptureHttp2);
+            });
+            kestrel.Listen(endpoint!, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http1;
+                listen.Use(router.Route);
+            });
+        });
+
+        var services = builder.Services;
+        services.AddSingleton(options);
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<IProfileStore>(sp => DuckDbProfileStore.Open(options.DataDirectory, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Kiln.Storage")));
+        services.AddSingleton<RawProfileIngester>();
+        services.AddSingleton<AgentRegistry>();
+        services.AddHostedService<RetentionService>();
+        services.AddGrpc(grpc =>
+        {
+            grpc.MaxReceiveMessageSize = (int)options.MaxRequestBytes;
+            grpc.MaxSendMessageSize = null;
+            grpc.EnableDetailedErrors = false;
+        }).AddJsonTranscoding();
+        services.AddHealthChecks();
+
+        var app = builder.Build();
+        // Open the store now, not on the first request: a bad --data-dir fails the start, not a later request.
+        var store = app.Services.GetRequiredService<IProfileStore>();
+        app.Lifetime.ApplicationStopped.Register(() =>
+        {
+            store.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            File.Delete(http2Socket);
+        });
+        Metrics.DefaultRegistry.AddBeforeCollectCallback(() => KilnMetrics.StoreSize.Set(store.SizeOnDisk));
+
+        // Parca serves its REST gateway under /api; the transcoded routes are the proto's own paths.
+        app.UseRewriter(new RewriteOptions().AddRewrite("^api/(.*)$", "$1", skipRemainingRules: true));
+        app.UseGrpcWeb(new GrpcWebOptions { DefaultEnabled = true });
+        app.MapGrpcService<ProfileStoreGrpcService>();
+        app.MapGrpcService<AgentsGrpcService>();
+        app.MapGrpcService<QueryGrpcService>();
+        app.MapMetrics("/metrics");
+        app.MapGet("/healthz", () => Results.Text("ok\n"));
+        app.MapGet("/readyz", () => Results.Text("ready\n"));
+        return app;
+    }
+
+    /// <summary>The address to print for people: a wildcard listen address is shown as localhost.</summary>
+    public static string DisplayUrl(KilnServerOptions options)
+    {
+        KilnServerOptions.TryParseEndpoint(options.HttpAddress, out var endpoint);
+        var host = endpoint!.Address.Equals(IPAddress.Any) || endpoint.Address.Equals(IPAddress.IPv6Any) ? "localhost" : endpoint.Address.ToString();
+        return $"http://{(host.Contains(':', StringComparison.Ordinal) ? $"[{host}]" : host)}:{endpoint.Port}";
+    }
+}
