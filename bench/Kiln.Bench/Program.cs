@@ -1,1 +1,146 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Threading.Channels;
+using DuckDB.NET.Data;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Net.Client;
+using Kiln.Api.ProfileStore;
+using Kiln.Api.Query;
+using Kiln.Bench;
+
+// Whole-process benchmark of the server: ingest through gRPC into a real `kiln server`, then queries, each
+// compared with the bare engine doing the same aggregation over the same rows.
+//   dotnet run -c Release --project bench/Kiln.Bench -- [--hosts 100] [--procs 10] [--minutes 10] [--concurrency 4]
+var arguments = ParseArgs(args);
+var hosts = arguments.GetValueOrDefault("hosts", 100);
+var procs = arguments.GetValueOrDefault("procs", 10);
+var minutes = arguments.GetValueOrDefault("minutes", 10);
+var concurrency = arguments.GetValueOrDefault("concurrency", 4);
+var root = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../.."));
+var kilnDll = Path.Combine(root, "src/Kiln.Cli/bin/Release/net10.0/kiln.dll");
+if (!File.Exists(kilnDll))
+{
+    Console.Error.WriteLine($"build the CLI first: dotnet build -c Release src/Kiln.Cli ({kilnDll} is missing)");
+    return 2;
+}
+var dataDir = Path.Combine(Path.GetTempPath(), $"kiln-bench-{Environment.ProcessId}");
+Directory.CreateDirectory(dataDir);
+Console.WriteLine($"corpus: {hosts} hosts x {procs} processes, one profile per process every 10 s, {minutes} min; data in {dataDir}");
+
+var corpus = new Corpus();
+var start = DateTimeOffset.UtcNow.AddHours(-2);
+var startNanos = start.ToUnixTimeMilliseconds() * 1_000_000;
+var windows = minutes * 6;
+long rows = 0, pprofBytes = 0;
+
+await using (var server = await ServerProcess.StartAsync(kilnDll, dataDir))
+{
+    using var channel = GrpcChannel.ForAddress(server.Address, new GrpcChannelOptions { MaxReceiveMessageSize = null });
+    var client = new ProfileStoreService.ProfileStoreServiceClient(channel);
+    var requests = Channel.CreateBounded<(WriteRawRequest Request, long Rows)>(concurrency * 2);
+    var producer = Task.Run(async () =>
+    {
+        for (var w = 0; w < windows; w++)
+        {
+            for (var h = 0; h < hosts; h++)
+            {
+                var request = new WriteRawRequest();
+                long requestRows = 0;
+                for (var p = 0; p < procs; p++)
+                {
+                    var profile = corpus.Generate(h, p, startNanos + w * Corpus.WindowNanos);
+                    requestRows += profile.Sample.Count;
+                    var series = new RawProfileSeries { Labels = new LabelSet() };
+                    series.Labels.Labels.Add(new Label { Name = "__name__", Value = Corpus.ProfileName });
+                    foreach (var (name, value) in Corpus.Labels(h, p))
+                    {
+                        series.Labels.Labels.Add(new Label { Name = name, Value = value });
+                    }
+                    series.Samples.Add(new RawSample { RawProfile = profile.ToByteString() });
+                    request.Series.Add(series);
+                }
+                await requests.Writer.WriteAsync((request, requestRows));
+            }
+        }
+        requests.Writer.Complete();
+    });
+    var cpuBefore = server.CpuTime;
+    var clock = Stopwatch.StartNew();
+    var senders = Enumerable.Range(0, concurrency).Select(_ => Task.Run(async () =>
+    {
+        await foreach (var (request, requestRows) in requests.Reader.ReadAllAsync())
+        {
+            await client.WriteRawAsync(request);
+            Interlocked.Add(ref rows, requestRows);
+            Interlocked.Add(ref pprofBytes, request.CalculateSize());
+        }
+    })).ToArray();
+    await Task.WhenAll(senders);
+    await producer;
+    var elapsed = clock.Elapsed;
+    var cpu = server.CpuTime - cpuBefore;
+    Console.WriteLine($"ingest: {rows:N0} sample rows in {elapsed.TotalSeconds:F1} s = {rows / elapsed.TotalSeconds:N0} rows/s wall; " +
+        $"server CPU {cpu.TotalSeconds:F1} s = {rows / cpu.TotalSeconds:N0} rows per CPU-second (per core)");
+
+    var query = new QueryService.QueryServiceClient(channel);
+    var end = start.AddMinutes(minutes);
+    var selector = $"{Corpus.ProfileName}:samples:count:cpu:nanoseconds:delta";
+    var mergeRequest = new QueryRequest
+    {
+        Mode = QueryRequest.Types.Mode.Merge,
+        Merge = new MergeProfile { Query = selector + "{}", Start = Timestamp.FromDateTimeOffset(start), End = Timestamp.FromDateTimeOffset(end) },
+        ReportType = QueryRequest.Types.ReportType.FlamegraphArrow,
+    };
+    var rangeRequest = new QueryRangeRequest { Query = selector + "{}", Start = Timestamp.FromDateTimeOffset(start), End = Timestamp.FromDateTimeOffset(end), Step = Duration.FromTimeSpan(TimeSpan.FromMinutes(1)) };
+    var merge = await Measure("Query MERGE + FLAMEGRAPH_ARROW, all hosts", () => query.QueryAsync(mergeRequest).ResponseAsync);
+    var range = await Measure("QueryRange step 1m, all series", () => query.QueryRangeAsync(rangeRequest).ResponseAsync);
+
+    // The bare engine over the same rows, through a second connection to the same database instance is not
+    // possible across processes: stop the server and open the file directly.
+    await server.DisposeAsync();
+    using var duck = new DuckDBConnection($"Data Source={Path.Combine(dataDir, "kiln.duckdb")}");
+    duck.Open();
+    var t0 = startNanos;
+    var t1 = startNanos + minutes * 60L * 1_000_000_000;
+    var bareMerge = await Measure("bare DuckDB: SELECT stack_id, SUM(value) ... GROUP BY stack_id", () => Task.FromResult(Scalar(duck, $"SELECT COUNT(*) FROM (SELECT stack_id, SUM(value) FROM samples WHERE ts >= {t0} AND ts < {t1} GROUP BY stack_id)")));
+    var bareRange = await Measure("bare DuckDB: per-series per-minute SUM over profiles", () => Task.FromResult(Scalar(duck, $"SELECT COUNT(*) FROM (SELECT series_id, ts // 60000000000, SUM(total) FROM profiles WHERE ts >= {t0} AND ts < {t1} GROUP BY ALL)")));
+    Console.WriteLine($"ratio to bare engine: merge {merge.TotalMilliseconds / bareMerge.TotalMilliseconds:F2}x, query_range {range.TotalMilliseconds / bareRange.TotalMilliseconds:F2}x");
+    var stored = Scalar(duck, "SELECT COUNT(*) FROM samples");
+    duck.Close();
+    var disk = Directory.EnumerateFiles(dataDir).Sum(f => new FileInfo(f).Length);
+    Console.WriteLine($"disk: {disk:N0} bytes for {stored:N0} sample rows = {(double)disk / stored:F2} bytes/row; {(double)disk / pprofBytes:F3} bytes per ingested (uncompressed) pprof byte");
+}
+Directory.Delete(dataDir, recursive: true);
 return 0;
+
+static async Task<TimeSpan> Measure<T>(string name, Func<Task<T>> body)
+{
+    await body(); // warm-up: JIT, caches
+    var best = TimeSpan.MaxValue;
+    for (var i = 0; i < 3; i++)
+    {
+        var clock = Stopwatch.StartNew();
+        await body();
+        best = clock.Elapsed < best ? clock.Elapsed : best;
+    }
+    Console.WriteLine($"{name}: best of 3 {best.TotalMilliseconds:F0} ms");
+    return best;
+}
+
+static long Scalar(DuckDBConnection connection, string sql)
+{
+    using var command = connection.CreateCommand();
+    command.CommandText = sql;
+    return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture);
+}
+
+static Dictionary<string, int> ParseArgs(string[] args)
+{
+    var result = new Dictionary<string, int>();
+    for (var i = 0; i + 1 < args.Length; i += 2)
+    {
+        result[args[i].TrimStart('-')] = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
+    }
+    return result;
+}

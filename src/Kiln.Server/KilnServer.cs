@@ -34,6 +34,9 @@ public static class KilnServer
         KilnServerOptions.TryParseEndpoint(options.HttpAddress, out var endpoint);
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args ?? [] });
+        // Per-request logs are noise for a server that takes a push every few seconds from every node.
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Grpc.AspNetCore.Server", LogLevel.Warning);
         logging?.Invoke(builder.Logging);
         var router = new Http2PrefaceRouter();
         var http2Socket = Path.Combine(Path.GetTempPath(), $"kiln-{Environment.ProcessId}-{Guid.NewGuid():N}.h2.sock");

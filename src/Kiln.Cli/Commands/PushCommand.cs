@@ -3,6 +3,8 @@ using Google.Protobuf;
 using Grpc.Core;
 using Kiln.Api.ProfileStore;
 using Kiln.Profiles;
+using Label = Kiln.Api.ProfileStore.Label;
+using LabelSet = Kiln.Api.ProfileStore.LabelSet;
 
 namespace Kiln.Cli.Commands;
 

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Kiln.Server;
+using Microsoft.Extensions.Hosting;
 
 namespace Kiln.Cli.Commands;
 

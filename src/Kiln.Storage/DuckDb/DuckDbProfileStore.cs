@@ -305,7 +305,13 @@ public sealed partial class DuckDbProfileStore : IProfileStore
         return sb.Append(')').ToString();
     }
 
-    private DuckDBConnection OpenReader() => _writer.Duplicate();
+    // DuckDB.NET shares one database instance between connections to the same file in a process.
+    private DuckDBConnection OpenReader()
+    {
+        var connection = new DuckDBConnection($"Data Source={_path}");
+        connection.Open();
+        return connection;
+    }
 
     private void Execute(string sql)
     {
@@ -604,7 +610,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
         {
             while (r.Read())
             {
-                var lines = MemoryMarshal.Cast<byte, LocationLine>(r.GetFieldValue<byte[]>(4)).ToArray();
+                var lines = MemoryMarshal.Cast<byte, LocationLine>(ReadBlob(r, 4)).ToArray();
                 _symbols.LoadLocation(new LocationRow(r.GetInt32(0), r.GetInt32(1), r.GetFieldValue<ulong>(2), r.GetBoolean(3), lines));
             }
         }
@@ -613,7 +619,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
         {
             while (r.Read())
             {
-                _symbols.LoadStack(r.GetInt32(0), MemoryMarshal.Cast<byte, int>(r.GetFieldValue<byte[]>(1)).ToArray());
+                _symbols.LoadStack(r.GetInt32(0), MemoryMarshal.Cast<byte, int>(ReadBlob(r, 1)).ToArray());
             }
         }
         command.CommandText = "SELECT id, labels FROM sample_labels ORDER BY id";
@@ -624,6 +630,14 @@ public sealed partial class DuckDbProfileStore : IProfileStore
                 _symbols.LoadSampleLabels(r.GetInt32(0), r.GetString(1));
             }
         }
+    }
+
+    private static byte[] ReadBlob(System.Data.Common.DbDataReader reader, int ordinal)
+    {
+        using var stream = reader.GetStream(ordinal);
+        var bytes = new byte[stream.Length];
+        stream.ReadExactly(bytes);
+        return bytes;
     }
 
     private RetentionStats DeleteBefore(long cutoffNanos)

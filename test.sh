@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds Kiln and runs every test suite; prints one summary line per suite and a total.
+set -euo pipefail
+cd "$(dirname "$0")"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+dotnet build Kiln.slnx -c Release -warnaserror -nologo -v quiet
+
+passed=0; failed=0; skipped=0; status=0
+for project in tests/*/*.csproj; do
+  name=$(basename "$project" .csproj)
+  log=$(mktemp)
+  if dotnet test "$project" -c Release --no-build --nologo -v quiet --logger "console;verbosity=normal" >"$log" 2>&1; then :; else status=1; fi
+  # "Passed!  - Failed: 0, Passed: 42, Skipped: 0, Total: 42, Duration: 3 s - X.dll"
+  line=$(grep -E '(Passed|Failed)! +- ' "$log" | tail -1 || true)
+  if [ -z "$line" ]; then
+    cat "$log"; echo "$name: no test summary"; status=1; rm -f "$log"; continue
+  fi
+  [ $status -eq 0 ] || grep -E '^\s+(Failed|X) |Error Message|Assert|Stack Trace' "$log" | head -60 || true
+  p=$(sed -E 's/.*Passed: *([0-9]+).*/\1/' <<<"$line"); f=$(sed -E 's/.*Failed: *([0-9]+).*/\1/' <<<"$line"); s=$(sed -E 's/.*Skipped: *([0-9]+).*/\1/' <<<"$line")
+  echo "$name: $p passed, $f failed, $s skipped"
+  passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+  rm -f "$log"
+done
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ] && exit $status || exit 1
