@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Binary;
 using System.IO.Compression;
 using Google.Protobuf;
 using Kiln.Profiles.Pprof;
@@ -300,6 +301,17 @@ public static partial class PprofCodec
         {
             pool.Return(buffer);
             throw;
+        }
+        // .NET's GZipStream ends quietly when the input stops mid-stream, so check the trailer: it holds the size of
+        // the last member, which can never exceed the total unless the stream was cut short (bytes read as the
+        // trailer are then arbitrary). Multi-member streams pass, since their last member is smaller than the total.
+        var declared = data.Length >= 4 ? BinaryPrimitives.ReadUInt32LittleEndian(data[^4..]) : uint.MaxValue;
+        if (declared > (uint)total)
+        {
+            pool.Return(buffer);
+            throw new PprofFormatException(
+                $"not a valid pprof: gzip stream is truncated (it inflated to {total} bytes but its trailer declares {declared}); " +
+                "the upload was probably cut short — send the whole file");
         }
         length = total;
         return buffer;
