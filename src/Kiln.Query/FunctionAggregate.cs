@@ -28,7 +28,8 @@ internal sealed class FunctionAggregate
         public int LastSample = -1;
     }
 
-    public static FunctionAggregate Build(StackSet set)
+    /// <summary>Aggregates per function; caller→callee edges only when <paramref name="withEdges"/> (they cost a lookup per frame).</summary>
+    public static FunctionAggregate Build(StackSet set, bool withEdges)
     {
         var agg = new FunctionAggregate();
         var functionOfFrame = new int[set.Frames.Count];
@@ -82,7 +83,7 @@ internal sealed class FunctionAggregate
                     agg.Cumulative[fn] += value;
                     agg.CumulativeDiff[fn] += diff;
                 }
-                if (callee >= 0)
+                if (withEdges && callee >= 0)
                 {
                     ref var edge = ref CollectionsMarshal.GetValueRefOrAddDefault(agg.Edges, (fn, callee), out _);
                     edge ??= new EdgeTotals();

@@ -72,13 +72,13 @@ public static class ReportBuilder
                 response.FlamegraphArrow = FlamegraphArrowBuilder.Build(set, options, out _);
                 break;
             case ReportType.TableArrow:
-                response.TableArrow = TableArrowBuilder.Build(set, FunctionAggregate.Build(set));
+                response.TableArrow = TableArrowBuilder.Build(set, FunctionAggregate.Build(set, withEdges: true));
                 break;
             case ReportType.Top:
-                response.Top = TopBuilder.Build(set, FunctionAggregate.Build(set));
+                response.Top = TopBuilder.Build(set, FunctionAggregate.Build(set, withEdges: false));
                 break;
             case ReportType.Callgraph:
-                response.Callgraph = CallgraphBuilder.Build(set, FunctionAggregate.Build(set));
+                response.Callgraph = CallgraphBuilder.Build(set, FunctionAggregate.Build(set, withEdges: true));
                 break;
             default:
                 response.Pprof = Google.Protobuf.ByteString.CopyFrom(

@@ -256,13 +256,18 @@ internal sealed class QueryGrpcService(IProfileStore store) : QueryService.Query
         var result = new List<SeriesInfo>();
         foreach (var s in store.GetSeries(range, type))
         {
-            if (selectors.Count == 0 || selectors.Any(matchers => matchers.All(m => m.Name == LabelSet.MetricName ? m.Matches(s.Type.Name) : m.Matches(s.Labels))))
+            if (selectors.Count == 0 || selectors.Any(matchers => matchers.All(m => m.Name == LabelSet.MetricName ? m.Matches(MetricName(m, s.Type)) : m.Matches(s.Labels))))
             {
                 result.Add(s);
             }
         }
         return result;
     }
+
+    // A match[] metric name may be the profile name (process_cpu) or a whole profile type id
+    // (process_cpu:cpu:nanoseconds:cpu:nanoseconds:delta), which Prometheus syntax also allows.
+    private static string MetricName(LabelMatcher matcher, Kiln.Profiles.ProfileType type) =>
+        matcher.Value.Contains(':', StringComparison.Ordinal) ? type.ToString() : type.Name;
 
     private static IEnumerable<(LabelSet Labels, IReadOnlyList<MetricPoint> Points)> SumBy(IReadOnlyList<SeriesPoints> series, string[] sumBy)
     {

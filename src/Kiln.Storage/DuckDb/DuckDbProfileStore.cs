@@ -200,6 +200,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
             """;
         return await Task.Run(() =>
         {
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             using var connection = OpenReader();
             long period, first, last;
             using (var command = connection.CreateCommand())
@@ -237,6 +238,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
                     _symbolsLock.ExitReadLock();
                 }
             }
+            LogMerged(_logger, matched.Count, builder.SampleCount, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             return builder.IsEmpty ? null : builder.Build();
         }, cancellationToken).ConfigureAwait(false);
     }
@@ -750,6 +752,9 @@ public sealed partial class DuckDbProfileStore : IProfileStore
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Checkpoint at shutdown failed")]
     private static partial void LogCheckpointFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Merged {Series} series into {Samples} samples in {Milliseconds:F1} ms")]
+    private static partial void LogMerged(ILogger logger, int series, int samples, double milliseconds);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Retention deleted {Samples} sample rows and {Stacks} unused stacks")]
     private static partial void LogRetention(ILogger logger, long samples, int stacks);

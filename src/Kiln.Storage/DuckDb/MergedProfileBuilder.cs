@@ -31,6 +31,8 @@ internal sealed class MergedProfileBuilder
 
     public bool IsEmpty => _profile.Sample.Count == 0;
 
+    public int SampleCount => _profile.Sample.Count;
+
     /// <summary>Adds one aggregated row; with labels to keep, rows whose kept labels are equal merge.</summary>
     public void Add(int stackId, int sampleLabelsId, LabelSet? seriesLabels, IReadOnlyCollection<string> keepLabels, long value)
     {
