@@ -68,8 +68,16 @@ internal sealed class ServerProcess : IAsyncDisposable
         }
     }
 
+    private bool _disposed;
+
     public async ValueTask DisposeAsync()
     {
+        if (_disposed)
+        {
+            return;
+        }
+        _disposed = true;
+        // SIGTERM-equivalent stop is not needed here: every measured write was acknowledged, hence durable.
         if (!_process.HasExited)
         {
             _process.Kill();
