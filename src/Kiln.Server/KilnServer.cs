@@ -7,6 +7,7 @@ using Kiln.Storage.DuckDb;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Rewrite;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
@@ -82,6 +83,17 @@ public static class KilnServer
 
         // Parca serves its REST gateway under /api; the transcoded routes are the proto's own paths.
         app.UseRewriter(new RewriteOptions().AddRewrite("^api/(.*)$", "$1", skipRemainingRules: true));
+        app.Use((context, next) =>
+        {
+            // gRPC enforces --max-request-bytes itself (MaxReceiveMessageSize answers ResourceExhausted);
+            // Kestrel's body limit would fail the same request earlier, with an opaque Unknown status.
+            if (context.Request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) == true
+                && context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+            {
+                limit.MaxRequestBodySize = null;
+            }
+            return next(context);
+        });
         app.UseGrpcWeb(new GrpcWebOptions { DefaultEnabled = true });
         app.MapGrpcService<ProfileStoreGrpcService>();
         app.MapGrpcService<AgentsGrpcService>();
