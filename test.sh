@@ -10,13 +10,13 @@ passed=0; failed=0; skipped=0; status=0
 for project in tests/*/*.csproj; do
   name=$(basename "$project" .csproj)
   log=$(mktemp)
-  if dotnet test "$project" -c Release --no-build --nologo -v quiet --logger "console;verbosity=normal" >"$log" 2>&1; then :; else status=1; fi
+  if dotnet test "$project" -c Release --no-build --nologo -v quiet >"$log" 2>&1; then :; else status=1; fi
   # "Passed!  - Failed: 0, Passed: 42, Skipped: 0, Total: 42, Duration: 3 s - X.dll"
   line=$(grep -E '(Passed|Failed)! +- ' "$log" | tail -1 || true)
   if [ -z "$line" ]; then
     cat "$log"; echo "$name: no test summary"; status=1; rm -f "$log"; continue
   fi
-  [ $status -eq 0 ] || grep -E '^\s+(Failed|X) |Error Message|Assert|Stack Trace' "$log" | head -60 || true
+  grep -q "^Failed!" <<<"$line" && grep -E "^\s+Failed |Error Message|Assert\.|   at Kiln" "$log" | head -80 || true
   p=$(sed -E 's/.*Passed: *([0-9]+).*/\1/' <<<"$line"); f=$(sed -E 's/.*Failed: *([0-9]+).*/\1/' <<<"$line"); s=$(sed -E 's/.*Skipped: *([0-9]+).*/\1/' <<<"$line")
   echo "$name: $p passed, $f failed, $s skipped"
   passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
