@@ -456,10 +456,20 @@ public sealed partial class DuckDbProfileStore : IProfileStore
                 m.HasFunctions, m.HasFilenames, m.HasLineNumbers, m.HasInlineFrames, added.Mappings));
         }
         var functionIds = new IdMap(profile.Function.Count);
-        foreach (var f in profile.Function)
+        var stringIds = ArrayPool<int>.Shared.Rent(strings.Count);
+        try
         {
-            functionIds.Set(f.Id, _symbols.GetOrAddFunction(
-                strings[(int)f.Name], strings[(int)f.SystemName], strings[(int)f.Filename], f.StartLine, added.Functions));
+            // -1: this string table index is not interned yet.
+            stringIds.AsSpan(0, strings.Count).Fill(-1);
+            foreach (var f in profile.Function)
+            {
+                functionIds.Set(f.Id, _symbols.GetOrAddFunction(
+                    StringId(stringIds, strings, f.Name), StringId(stringIds, strings, f.SystemName), StringId(stringIds, strings, f.Filename), f.StartLine, added.Functions));
+            }
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(stringIds);
         }
         var locationIds = new IdMap(profile.Location.Count);
         var lines = new List<LocationLine>(4);
@@ -513,6 +523,16 @@ public sealed partial class DuckDbProfileStore : IProfileStore
             ArrayPool<int>.Shared.Return(buffer);
         }
         return (rows, total);
+    }
+
+    private int StringId(int[] stringIds, Google.Protobuf.Collections.RepeatedField<string> strings, long index)
+    {
+        ref var id = ref stringIds[index];
+        if (id < 0)
+        {
+            id = _symbols.InternString(strings[(int)index]);
+        }
+        return id;
     }
 
     private void AppendSymbols(AddedSymbols added)

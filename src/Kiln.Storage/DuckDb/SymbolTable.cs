@@ -26,7 +26,12 @@ internal sealed record LocationRow(int Id, int MappingId, ulong Address, bool Is
 internal sealed class SymbolTable
 {
     private readonly Dictionary<(string File, string BuildId, ulong Start, ulong Limit, ulong Offset), int> _mappingIds = [];
-    private readonly Dictionary<(string Name, string SystemName, string Filename, long StartLine), int> _functionIds = [];
+    private readonly Dictionary<(int Name, int SystemName, int Filename, long StartLine), int> _functionIds = [];
+
+    // Every function string once: a profile's string table is interned index by index, so function keys
+    // hash four numbers instead of three strings, and rows share one string instance.
+    private readonly Dictionary<string, int> _stringIds = new(StringComparer.Ordinal);
+    private readonly List<string> _strings = [];
     private readonly Dictionary<UInt128, int> _locationIds = [];
     private readonly Dictionary<UInt128, int> _stackIds = [];
     private readonly Dictionary<string, int> _sampleLabelIds = new(StringComparer.Ordinal);
@@ -58,7 +63,21 @@ internal sealed class SymbolTable
         return id;
     }
 
-    public int GetOrAddFunction(string name, string systemName, string filename, long startLine, List<FunctionRow> added)
+    /// <summary>The id of <paramref name="value"/> in the function string pool, adding it when new.</summary>
+    public int InternString(string value)
+    {
+        if (_stringIds.TryGetValue(value, out var id))
+        {
+            return id;
+        }
+        id = _strings.Count;
+        _strings.Add(value);
+        _stringIds.Add(value, id);
+        return id;
+    }
+
+    /// <summary>Returns the id of the function whose strings have the given pool ids (<see cref="InternString"/>).</summary>
+    public int GetOrAddFunction(int name, int systemName, int filename, long startLine, List<FunctionRow> added)
     {
         var key = (name, systemName, filename, startLine);
         if (_functionIds.TryGetValue(key, out var id))
@@ -66,7 +85,7 @@ internal sealed class SymbolTable
             return id;
         }
         id = Functions.Count + 1;
-        var row = new FunctionRow(id, name, systemName, filename, startLine);
+        var row = new FunctionRow(id, _strings[name], _strings[systemName], _strings[filename], startLine);
         Functions.Add(row);
         _functionIds.Add(key, id);
         added.Add(row);
@@ -127,8 +146,9 @@ internal sealed class SymbolTable
     public void LoadFunction(FunctionRow row)
     {
         Pad(Functions, row.Id);
-        Functions.Add(row);
-        _functionIds[(row.Name, row.SystemName, row.Filename, row.StartLine)] = row.Id;
+        var interned = row with { Name = _strings[InternString(row.Name)], SystemName = _strings[InternString(row.SystemName)], Filename = _strings[InternString(row.Filename)] };
+        Functions.Add(interned);
+        _functionIds[(InternString(row.Name), InternString(row.SystemName), InternString(row.Filename), row.StartLine)] = row.Id;
     }
 
     public void LoadLocation(LocationRow row)
@@ -157,6 +177,8 @@ internal sealed class SymbolTable
     {
         _mappingIds.Clear();
         _functionIds.Clear();
+        _stringIds.Clear();
+        _strings.Clear();
         _locationIds.Clear();
         _stackIds.Clear();
         _sampleLabelIds.Clear();
