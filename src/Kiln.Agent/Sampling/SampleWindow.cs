@@ -1,0 +1,54 @@
+namespace Kiln.Agent.Sampling;
+
+/// <summary>
+/// CPU samples of one (pid, tid, thread comm, user stack, kernel stack) combination within a window.
+/// Stacks are instruction pointers, leaf first; an empty stack means none was captured (see
+/// <see cref="SamplingCounters"/> for why). Equal stacks in a window share one array: do not mutate.
+/// </summary>
+/// <param name="Pid">The process (tgid).</param>
+/// <param name="Tid">The thread.</param>
+/// <param name="ThreadComm">The thread's comm (up to 15 bytes) at sampling time; the process's comm is in /proc/PID/comm.</param>
+/// <param name="UserStack">User-space return addresses, leaf first, walked with frame pointers.</param>
+/// <param name="KernelStack">Kernel addresses, leaf first (empty when the sample hit user mode).</param>
+/// <param name="Count">Number of samples.</param>
+public readonly record struct Sample(int Pid, int Tid, string ThreadComm, ulong[] UserStack, ulong[] KernelStack, long Count);
+
+/// <summary>What happened to the samples of a window besides the ones in <see cref="SampleWindow.Samples"/>.</summary>
+/// <param name="Samples">Samples of non-idle tasks the BPF program saw (the sum of all counts, plus <see cref="CountsDropped"/>).</param>
+/// <param name="IdleSkipped">Samples of the idle task (pid 0), not recorded.</param>
+/// <param name="UserStacksEmpty">Samples with no user stack (kernel threads).</param>
+/// <param name="KernelStacksEmpty">Samples taken in user mode, so with no kernel stack.</param>
+/// <param name="UserStackCollisions">User stacks lost because their stack-map bucket held another stack (-EEXIST).</param>
+/// <param name="KernelStackCollisions">The same for kernel stacks.</param>
+/// <param name="UserStackErrors">Other bpf_get_stackid failures for user stacks.</param>
+/// <param name="KernelStackErrors">Other bpf_get_stackid failures for kernel stacks.</param>
+/// <param name="CountsDropped">Samples lost entirely because the counts map was full.</param>
+/// <param name="StacksMissing">Stack ids a count referred to that were gone from the stack map when drained.</param>
+public readonly record struct SamplingCounters(
+    long Samples,
+    long IdleSkipped,
+    long UserStacksEmpty,
+    long KernelStacksEmpty,
+    long UserStackCollisions,
+    long KernelStackCollisions,
+    long UserStackErrors,
+    long KernelStackErrors,
+    long CountsDropped,
+    long StacksMissing);
+
+/// <summary>All samples of every CPU over one profiling window, as drained from the kernel.</summary>
+public sealed class SampleWindow(DateTimeOffset start, TimeSpan duration, int samplingFrequency, IReadOnlyList<Sample> samples, SamplingCounters counters)
+{
+    /// <summary>When the window began (the previous drain's buffer flip, or the attach).</summary>
+    public DateTimeOffset Start { get; } = start;
+
+    public TimeSpan Duration { get; } = duration;
+
+    /// <summary>Samples per second per CPU: one sample stands for 1e9 / frequency ns of CPU time.</summary>
+    public int SamplingFrequency { get; } = samplingFrequency;
+
+    /// <summary>One entry per distinct (pid, tid, comm, user stack, kernel stack), in no particular order.</summary>
+    public IReadOnlyList<Sample> Samples { get; } = samples;
+
+    public SamplingCounters Counters { get; } = counters;
+}
