@@ -66,7 +66,7 @@ public class SamplerTests(ITestOutputHelper output)
     public async Task Stop_publishes_the_partial_window_and_completes_the_channel()
     {
         using var busy = Workload.Start("sh", "-c", "while :; do :; done");
-        using var sampler = Sampler.Start(new SamplerOptions { SamplingFrequency = 99, ProfilingDuration = TimeSpan.FromMinutes(1) });
+        using var sampler = Sampler.Start(new SamplerOptions { SamplingFrequency = 99, ProfilingDuration = TimeSpan.FromMinutes(1), StackMapEntries = 1024 });
         await Task.Delay(TimeSpan.FromSeconds(1));
         sampler.Stop();
         sampler.Stop();

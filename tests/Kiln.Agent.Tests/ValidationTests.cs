@@ -32,6 +32,15 @@ public class ValidationTests
     }
 
     [Theory]
+    [InlineData(1023)]
+    [InlineData(2_000_000)]
+    public void Stack_map_size_outside_range_is_refused(int entries)
+    {
+        var e = Assert.Throws<ArgumentException>(() => new SamplerOptions { StackMapEntries = entries }.Validate());
+        Assert.Equal($"The stack map size must be between 1024 and 1048576 entries. Actual value: {entries}.", e.Message);
+    }
+
+    [Theory]
     [InlineData("0\n", new[] { 0 })]
     [InlineData("0-1\n", new[] { 0, 1 })]
     [InlineData("0,2-4,7", new[] { 0, 2, 3, 4, 7 })]

@@ -13,12 +13,24 @@ internal sealed class BpfCollection : IDisposable
 
     private BpfCollection(SafeBpfObjectHandle obj) => _obj = obj;
 
-    /// <summary>Opens and loads <paramref name="path"/>; a rejected program's verifier log is part of the exception.</summary>
-    internal static BpfCollection Load(string path)
+    /// <summary>
+    /// Opens and loads <paramref name="path"/>, first resizing the maps named in
+    /// <paramref name="maxEntries"/>; a rejected program's verifier log is part of the exception.
+    /// </summary>
+    internal static BpfCollection Load(string path, IReadOnlyDictionary<string, uint>? maxEntries = null)
     {
         var obj = BpfObjectSpec.Open(path);
         try
         {
+            foreach (var (name, entries) in maxEntries ?? new Dictionary<string, uint>())
+            {
+                var map = Libbpf.BpfObjectFindMapByName(obj.DangerousGetHandle(), name);
+                if (map == 0)
+                    throw new InvalidOperationException($"BPF object has no map named '{name}'");
+                var resized = Libbpf.BpfMapSetMaxEntries(map, entries);
+                if (resized != 0)
+                    throw new KernelCallException($"bpf_map__set_max_entries({name}, {entries})", Libbpf.Errno(resized), null, null);
+            }
             using var log = LibbpfLog.Capture();
             var result = Libbpf.BpfObjectLoad(obj.DangerousGetHandle());
             if (result != 0)

@@ -25,4 +25,8 @@ internal static partial class Libbpf
     // https://libbpf.readthedocs.io/en/latest/api.html (bpf_map__fd) — owned by the bpf_object.
     [LibraryImport(LibbpfName, EntryPoint = "bpf_map__fd")]
     internal static partial int BpfMapFd(nint map);
+
+    // https://libbpf.readthedocs.io/en/latest/api.html (bpf_map__set_max_entries) — only before bpf_object__load.
+    [LibraryImport(LibbpfName, EntryPoint = "bpf_map__set_max_entries")]
+    internal static partial int BpfMapSetMaxEntries(nint map, uint maxEntries);
 }

@@ -99,7 +99,12 @@ public sealed class Sampler : IDisposable
         options.Validate();
         Capabilities.RequireSampling();
         var cpus = OnlineCpus.Read();
-        var collection = BpfCollection.Load(options.ResolvedObjectPath);
+        var stackEntries = (uint)options.StackMapEntries;
+        var collection = BpfCollection.Load(options.ResolvedObjectPath, new Dictionary<string, uint>
+        {
+            [ProfilerAbi.Stacks(0)] = stackEntries,
+            [ProfilerAbi.Stacks(1)] = stackEntries,
+        });
         Sampler? sampler = null;
         try
         {
