@@ -259,7 +259,7 @@ public static partial class PprofCodec
 
     private static string Truncate(string s) => s.Length <= 64 ? s : string.Concat(s.AsSpan(0, 64), "…");
 
-    private static byte[] Gunzip(ReadOnlySpan<byte> data, int cap, out int length)
+    internal static byte[] Gunzip(ReadOnlySpan<byte> data, int cap, out int length)
     {
         var pool = ArrayPool<byte>.Shared;
         var buffer = pool.Rent((int)Math.Min((long)cap + 1, Math.Max(64 * 1024, (long)data.Length * 4)));
@@ -333,7 +333,7 @@ public static partial class PprofCodec
     /// Walks the top-level fields of a Profile that failed to parse to say where the damage is. Only runs on
     /// the error path, so it favours a precise message over speed.
     /// </summary>
-    private static string LocateDamage(ReadOnlySpan<byte> bytes)
+    internal static string LocateDamage(ReadOnlySpan<byte> bytes)
     {
         Span<int> seen = stackalloc int[16];
         var pos = 0;

@@ -41,10 +41,11 @@ public interface IProfileStore : IAsyncDisposable
 }
 
 /// <summary>
-/// One profile to store: the decoded pprof, which of its sample values this series takes
-/// (<paramref name="ValueIndex"/>), the series' type and labels, and the time it covers.
+/// One profile to store: the parsed and validated pprof, which of its sample values this series takes
+/// (<paramref name="ValueIndex"/>), the series' type and labels, and the time it covers. The caller owns
+/// <paramref name="Profile"/> and must keep it alive until the write completes.
 /// </summary>
-public sealed record IngestProfile(ProfileType Type, LabelSet Labels, Profile Profile, int ValueIndex, long TimeNanos, long DurationNanos);
+public sealed record IngestProfile(ProfileType Type, LabelSet Labels, PprofView Profile, int ValueIndex, long TimeNanos, long DurationNanos);
 
 public readonly record struct WriteStats(int Profiles, long SampleRows, int NewStacks);
 

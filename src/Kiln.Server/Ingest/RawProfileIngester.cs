@@ -17,53 +17,69 @@ internal sealed partial class RawProfileIngester(IProfileStore store, TimeProvid
     public async Task<WriteStats> IngestAsync(WriteRawRequest request, CancellationToken cancellationToken)
     {
         var profiles = new List<IngestProfile>();
-        long bytes = 0;
-        for (var i = 0; i < request.Series.Count; i++)
+        var views = new List<PprofView>();
+        try
         {
-            var series = request.Series[i];
-            var (name, labels) = SeriesLabels(series, i);
-            for (var j = 0; j < series.Samples.Count; j++)
+            long bytes = 0;
+            for (var i = 0; i < request.Series.Count; i++)
             {
-                var raw = series.Samples[j].RawProfile;
-                var where = $"series[{i}].samples[{j}].raw_profile";
-                if (raw.IsEmpty)
+                var series = request.Series[i];
+                var (name, labels) = SeriesLabels(series, i);
+                for (var j = 0; j < series.Samples.Count; j++)
                 {
-                    throw new IngestException("empty_profile", $"{where} is empty; send a pprof profile (gzip-compressed or raw)");
+                    var raw = series.Samples[j].RawProfile;
+                    var where = $"series[{i}].samples[{j}].raw_profile";
+                    if (raw.IsEmpty)
+                    {
+                        throw new IngestException("empty_profile", $"{where} is empty; send a pprof profile (gzip-compressed or raw)");
+                    }
+                    var view = new PprofView();
+                    views.Add(view);
+                    try
+                    {
+                        view.Parse(raw.Span);
+                    }
+                    catch (PprofFormatException e)
+                    {
+                        throw new IngestException("malformed_pprof", $"{where}: {e.Message}");
+                    }
+                    bytes += raw.Length;
+                    AddProfiles(profiles, name, labels, view, where);
                 }
-                Kiln.Profiles.Pprof.Profile profile;
-                try
-                {
-                    profile = PprofCodec.Decode(raw.Span);
-                }
-                catch (PprofFormatException e)
-                {
-                    throw new IngestException("malformed_pprof", $"{where}: {e.Message}");
-                }
-                bytes += raw.Length;
-                AddProfiles(profiles, name, labels, profile, where);
+            }
+            cancellationToken.ThrowIfCancellationRequested();
+            // Not cancellable once queued: the writer reads the pooled views until it finishes, and an
+            // accepted write is carried out even when the client has gone.
+            var stats = await store.WriteAsync(profiles, CancellationToken.None).ConfigureAwait(false);
+            KilnMetrics.ProfilesIngested.Inc(profiles.Count);
+            KilnMetrics.SamplesIngested.Inc(stats.SampleRows);
+            KilnMetrics.BytesIngested.Inc(bytes);
+            return stats;
+        }
+        finally
+        {
+            // The store has finished with the views once WriteAsync completed (or was never called).
+            foreach (var view in views)
+            {
+                view.Dispose();
             }
         }
-        var stats = await store.WriteAsync(profiles, cancellationToken).ConfigureAwait(false);
-        KilnMetrics.ProfilesIngested.Inc(profiles.Count);
-        KilnMetrics.SamplesIngested.Inc(stats.SampleRows);
-        KilnMetrics.BytesIngested.Inc(bytes);
-        return stats;
     }
 
-    private void AddProfiles(List<IngestProfile> profiles, string name, LabelSet labels, Kiln.Profiles.Pprof.Profile profile, string where)
+    private void AddProfiles(List<IngestProfile> profiles, string name, LabelSet labels, PprofView profile, string where)
     {
-        if (profile.SampleType.Count == 0)
+        var sampleTypes = profile.SampleTypes;
+        if (sampleTypes.Length == 0)
         {
             throw new IngestException("malformed_pprof", $"{where} declares no sample_type; a profile needs at least one (e.g. samples/count)");
         }
-        var strings = profile.StringTable;
-        var periodType = profile.PeriodType is null ? "" : strings[(int)profile.PeriodType.Type];
-        var periodUnit = profile.PeriodType is null ? "" : strings[(int)profile.PeriodType.Unit];
+        var periodType = profile.HasPeriodType ? profile.String(profile.PeriodType) : "";
+        var periodUnit = profile.HasPeriodType ? profile.String(profile.PeriodUnit) : "";
         var timeNanos = profile.TimeNanos != 0 ? profile.TimeNanos : TimeRange.ToNanos(time.GetUtcNow());
-        for (var k = 0; k < profile.SampleType.Count; k++)
+        for (var k = 0; k < sampleTypes.Length; k++)
         {
-            var sampleType = strings[(int)profile.SampleType[k].Type];
-            var sampleUnit = strings[(int)profile.SampleType[k].Unit];
+            var sampleType = profile.String(sampleTypes[k].Type);
+            var sampleUnit = profile.String(sampleTypes[k].Unit);
             if (sampleType.Length == 0 || sampleUnit.Length == 0)
             {
                 throw new IngestException("malformed_pprof", $"{where}: sample_type[{k}] has an empty type or unit; both are needed to name the profile type");
@@ -71,15 +87,15 @@ internal sealed partial class RawProfileIngester(IProfileStore store, TimeProvid
             var type = new ProfileType(name, sampleType, sampleUnit,
                 periodType.Length > 0 ? periodType : sampleType,
                 periodUnit.Length > 0 ? periodUnit : sampleUnit,
-                IsDelta(profile, sampleType));
+                IsDelta(profile.DurationNanos, sampleType));
             profiles.Add(new IngestProfile(type, labels, profile, k, timeNanos, profile.DurationNanos));
         }
     }
 
     // A profile that covers a duration holds what happened in it and sums over time (CPU, allocations,
     // contention); in-use memory and goroutine counts are snapshots and do not.
-    private static bool IsDelta(Kiln.Profiles.Pprof.Profile profile, string sampleType) =>
-        profile.DurationNanos > 0 && !sampleType.StartsWith("inuse", StringComparison.Ordinal) && sampleType != "goroutine";
+    private static bool IsDelta(long durationNanos, string sampleType) =>
+        durationNanos > 0 && !sampleType.StartsWith("inuse", StringComparison.Ordinal) && sampleType != "goroutine";
 
     private static (string Name, LabelSet Labels) SeriesLabels(RawProfileSeries series, int index)
     {

@@ -447,38 +447,37 @@ public sealed partial class DuckDbProfileStore : IProfileStore
     private (long Rows, long Total) AppendSamples(IngestProfile p, int seriesId, DuckDBAppender samples, AddedSymbols added)
     {
         var profile = p.Profile;
-        var strings = profile.StringTable;
-        var mappingIds = new IdMap(profile.Mapping.Count);
-        foreach (var m in profile.Mapping)
+        var mappingIds = new IdMap(profile.Mappings.Length);
+        foreach (ref readonly var m in profile.Mappings)
         {
             mappingIds.Set(m.Id, _symbols.GetOrAddMapping(
-                strings[(int)m.Filename], strings[(int)m.BuildId], m.MemoryStart, m.MemoryLimit, m.FileOffset,
+                profile.String(m.Filename), profile.String(m.BuildId), m.MemoryStart, m.MemoryLimit, m.FileOffset,
                 m.HasFunctions, m.HasFilenames, m.HasLineNumbers, m.HasInlineFrames, added.Mappings));
         }
-        var functionIds = new IdMap(profile.Function.Count);
-        var stringIds = ArrayPool<int>.Shared.Rent(strings.Count);
+        var functionIds = new IdMap(profile.Functions.Length);
+        var stringIds = ArrayPool<int>.Shared.Rent(profile.StringCount);
         try
         {
             // -1: this string table index is not interned yet.
-            stringIds.AsSpan(0, strings.Count).Fill(-1);
-            foreach (var f in profile.Function)
+            stringIds.AsSpan(0, profile.StringCount).Fill(-1);
+            foreach (ref readonly var f in profile.Functions)
             {
                 functionIds.Set(f.Id, _symbols.GetOrAddFunction(
-                    StringId(stringIds, strings, f.Name), StringId(stringIds, strings, f.SystemName), StringId(stringIds, strings, f.Filename), f.StartLine, added.Functions));
+                    StringId(stringIds, profile, f.Name), StringId(stringIds, profile, f.SystemName), StringId(stringIds, profile, f.Filename), f.StartLine, added.Functions));
             }
         }
         finally
         {
             ArrayPool<int>.Shared.Return(stringIds);
         }
-        var locationIds = new IdMap(profile.Location.Count);
+        var locationIds = new IdMap(profile.Locations.Length);
         var lines = new List<LocationLine>(4);
-        foreach (var l in profile.Location)
+        foreach (ref readonly var l in profile.Locations)
         {
             lines.Clear();
-            foreach (var line in l.Line)
+            foreach (var (functionId, line) in profile.Lines(l))
             {
-                lines.Add(new LocationLine(functionIds.Get(line.FunctionId), line.Line_));
+                lines.Add(new LocationLine(functionIds.Get(functionId), line));
             }
             var mappingId = l.MappingId == 0 ? 0 : mappingIds.Get(l.MappingId);
             locationIds.Set(l.Id, _symbols.GetOrAddLocation(mappingId, l.Address, l.IsFolded, CollectionsMarshal.AsSpan(lines), added.Locations));
@@ -488,25 +487,25 @@ public sealed partial class DuckDbProfileStore : IProfileStore
         var buffer = ArrayPool<int>.Shared.Rent(256);
         try
         {
-            foreach (var sample in profile.Sample)
+            foreach (ref readonly var sample in profile.Samples)
             {
-                var value = sample.Value[p.ValueIndex];
+                var value = profile.Values(sample)[p.ValueIndex];
                 if (value == 0)
                 {
                     continue;
                 }
-                var depth = sample.LocationId.Count;
-                if (depth > buffer.Length)
+                var ids = profile.LocationIds(sample);
+                if (ids.Length > buffer.Length)
                 {
                     ArrayPool<int>.Shared.Return(buffer);
-                    buffer = ArrayPool<int>.Shared.Rent(depth);
+                    buffer = ArrayPool<int>.Shared.Rent(ids.Length);
                 }
-                for (var i = 0; i < depth; i++)
+                for (var i = 0; i < ids.Length; i++)
                 {
-                    buffer[i] = locationIds.Get(sample.LocationId[i]);
+                    buffer[i] = locationIds.Get(ids[i]);
                 }
-                var stackId = _symbols.GetOrAddStack(buffer.AsSpan(0, depth), added.Stacks);
-                var labelsId = sample.Label.Count == 0 ? 0 : _symbols.GetOrAddSampleLabels(SampleLabelCodec.Encode(sample, strings), added.SampleLabels);
+                var stackId = _symbols.GetOrAddStack(buffer.AsSpan(0, ids.Length), added.Stacks);
+                var labelsId = sample.LabelCount == 0 ? 0 : _symbols.GetOrAddSampleLabels(SampleLabelCodec.Encode(profile, sample), added.SampleLabels);
                 samples.CreateRow()
                     .AppendValue(seriesId)
                     .AppendValue(p.TimeNanos)
@@ -525,12 +524,12 @@ public sealed partial class DuckDbProfileStore : IProfileStore
         return (rows, total);
     }
 
-    private int StringId(int[] stringIds, Google.Protobuf.Collections.RepeatedField<string> strings, long index)
+    private int StringId(int[] stringIds, PprofView profile, long index)
     {
         ref var id = ref stringIds[index];
         if (id < 0)
         {
-            id = _symbols.InternString(strings[(int)index]);
+            id = _symbols.InternUtf8(profile.Utf8(index));
         }
         return id;
     }
@@ -742,7 +741,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
                 long rows = 0;
                 foreach (var p in Profiles)
                 {
-                    rows += p.Profile.Sample.Count;
+                    rows += p.Profile.Samples.Length;
                 }
                 return rows;
             }

@@ -1,4 +1,4 @@
-using Google.Protobuf.Collections;
+using System.Globalization;
 using Kiln.Profiles;
 
 namespace Kiln.Storage.DuckDb;
@@ -9,15 +9,15 @@ namespace Kiln.Storage.DuckDb;
 /// </summary>
 internal static class SampleLabelCodec
 {
-    public static string Encode(Kiln.Profiles.Pprof.Sample sample, RepeatedField<string> strings)
+    public static string Encode(PprofView profile, in PprofView.ViewSample sample)
     {
-        var labels = new List<Label>(sample.Label.Count);
-        foreach (var l in sample.Label)
+        var labels = new List<Label>(sample.LabelCount);
+        foreach (var l in profile.Labels(sample))
         {
             var value = l.Str != 0
-                ? strings[(int)l.Str]
-                : l.NumUnit != 0 ? $"{l.Num} {strings[(int)l.NumUnit]}" : l.Num.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            labels.Add(new Label(strings[(int)l.Key], value));
+                ? profile.String(l.Str)
+                : l.NumUnit != 0 ? $"{l.Num} {profile.String(l.NumUnit)}" : l.Num.ToString(CultureInfo.InvariantCulture);
+            labels.Add(new Label(profile.String(l.Key), value));
         }
         return LabelCodec.Encode(LabelSet.From(labels));
     }

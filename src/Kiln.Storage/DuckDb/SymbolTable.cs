@@ -32,6 +32,9 @@ internal sealed class SymbolTable
     // hash four numbers instead of three strings, and rows share one string instance.
     private readonly Dictionary<string, int> _stringIds = new(StringComparer.Ordinal);
     private readonly List<string> _strings = [];
+    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _stringLookup;
+
+    public SymbolTable() => _stringLookup = _stringIds.GetAlternateLookup<ReadOnlySpan<char>>();
     private readonly Dictionary<UInt128, int> _locationIds = [];
     private readonly Dictionary<UInt128, int> _stackIds = [];
     private readonly Dictionary<string, int> _sampleLabelIds = new(StringComparer.Ordinal);
@@ -74,6 +77,26 @@ internal sealed class SymbolTable
         _strings.Add(value);
         _stringIds.Add(value, id);
         return id;
+    }
+
+    /// <summary>Like <see cref="InternString"/> for UTF-8 bytes; allocates a string only for a new value.</summary>
+    public int InternUtf8(ReadOnlySpan<byte> utf8)
+    {
+        char[]? rented = null;
+        var chars = utf8.Length <= 512 ? stackalloc char[512] : (rented = System.Buffers.ArrayPool<char>.Shared.Rent(utf8.Length));
+        try
+        {
+            var length = System.Text.Encoding.UTF8.GetChars(utf8, chars);
+            var value = chars[..length];
+            return _stringLookup.TryGetValue(value, out var id) ? id : InternString(new string(value));
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                System.Buffers.ArrayPool<char>.Shared.Return(rented);
+            }
+        }
     }
 
     /// <summary>Returns the id of the function whose strings have the given pool ids (<see cref="InternString"/>).</summary>

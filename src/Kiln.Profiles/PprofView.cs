@@ -1,0 +1,592 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Kiln.Profiles;
+
+/// <summary>
+/// A read-only, allocation-free view of raw (decompressed) pprof bytes for the ingest hot path: every table is
+/// parsed into pooled arrays of structs and strings stay UTF-8 slices of the input, so reading a profile
+/// allocates nothing per sample, location, function or string. <see cref="Parse"/> checks the same rules as
+/// <see cref="PprofCodec.Validate"/>. Reuse one instance per thread; <see cref="Parse"/> resets it.
+/// </summary>
+public sealed class PprofView : IDisposable
+{
+    // Pooled; holds the decompressed protobuf that the string slices point into.
+    private byte[] _data = [];
+    private readonly Grow<Slice> _strings = new();
+    private readonly Grow<(long Type, long Unit)> _sampleTypes = new();
+    private readonly Grow<ViewMapping> _mappings = new();
+    private readonly Grow<ViewFunction> _functions = new();
+    private readonly Grow<ViewLocation> _locations = new();
+    private readonly Grow<(ulong FunctionId, long Line)> _lines = new();
+    private readonly Grow<ViewSample> _samples = new();
+    private readonly Grow<ulong> _sampleLocations = new();
+    private readonly Grow<long> _sampleValues = new();
+    private readonly Grow<ViewLabel> _labels = new();
+
+    /// <summary>A string table entry: a slice of the input.</summary>
+    public readonly record struct Slice(int Offset, int Length);
+
+    public readonly record struct ViewMapping(ulong Id, ulong MemoryStart, ulong MemoryLimit, ulong FileOffset, long Filename, long BuildId, bool HasFunctions, bool HasFilenames, bool HasLineNumbers, bool HasInlineFrames);
+
+    public readonly record struct ViewFunction(ulong Id, long Name, long SystemName, long Filename, long StartLine);
+
+    public readonly record struct ViewLocation(ulong Id, ulong MappingId, ulong Address, bool IsFolded, int LineStart, int LineCount);
+
+    public readonly record struct ViewSample(int LocationStart, int LocationCount, int ValueStart, int ValueCount, int LabelStart, int LabelCount);
+
+    public readonly record struct ViewLabel(long Key, long Str, long Num, long NumUnit);
+
+    public long TimeNanos { get; private set; }
+    public long DurationNanos { get; private set; }
+    public long Period { get; private set; }
+    public long PeriodType { get; private set; }
+    public long PeriodUnit { get; private set; }
+    public bool HasPeriodType { get; private set; }
+
+    public int StringCount => _strings.Count;
+    public ReadOnlySpan<(long Type, long Unit)> SampleTypes => _sampleTypes.Span;
+    public ReadOnlySpan<ViewMapping> Mappings => _mappings.Span;
+    public ReadOnlySpan<ViewFunction> Functions => _functions.Span;
+    public ReadOnlySpan<ViewLocation> Locations => _locations.Span;
+    public ReadOnlySpan<ViewSample> Samples => _samples.Span;
+
+    /// <summary>The UTF-8 bytes of string table entry <paramref name="index"/>.</summary>
+    public ReadOnlySpan<byte> Utf8(long index)
+    {
+        var s = _strings.Span[(int)index];
+        return _data.AsSpan(s.Offset, s.Length);
+    }
+
+    /// <summary>String table entry <paramref name="index"/> as a new string (allocates; not for hot loops).</summary>
+    public string String(long index) => Encoding.UTF8.GetString(Utf8(index));
+
+    public ReadOnlySpan<(ulong FunctionId, long Line)> Lines(in ViewLocation location) => _lines.Span.Slice(location.LineStart, location.LineCount);
+
+    public ReadOnlySpan<ulong> LocationIds(in ViewSample sample) => _sampleLocations.Span.Slice(sample.LocationStart, sample.LocationCount);
+
+    public ReadOnlySpan<long> Values(in ViewSample sample) => _sampleValues.Span.Slice(sample.ValueStart, sample.ValueCount);
+
+    public ReadOnlySpan<ViewLabel> Labels(in ViewSample sample) => _labels.Span.Slice(sample.LabelStart, sample.LabelCount);
+
+    /// <summary>
+    /// Parses pprof bytes (gzip-compressed or raw protobuf) and validates them like <see cref="PprofCodec.Decode"/>;
+    /// throws <see cref="PprofFormatException"/> naming the field and value at fault. The view copies what it needs.
+    /// </summary>
+    public void Parse(ReadOnlySpan<byte> data, PprofLimits? limits = null)
+    {
+        limits ??= PprofLimits.Default;
+        var cap = (int)Math.Min(limits.MaxDecompressedBytes, Array.MaxLength - 1);
+        byte[] buffer;
+        int length;
+        if (PprofCodec.IsGzip(data))
+        {
+            buffer = PprofCodec.Gunzip(data, cap, out length);
+        }
+        else
+        {
+            if (data.Length > cap)
+            {
+                throw new PprofFormatException(
+                    $"profile is {data.Length} bytes, more than the limit of {cap} bytes (PprofLimits.MaxDecompressedBytes); split the profile or raise the limit");
+            }
+            buffer = ArrayPool<byte>.Shared.Rent(Math.Max(data.Length, 1));
+            data.CopyTo(buffer);
+            length = data.Length;
+        }
+        Reset(buffer);
+        try
+        {
+            ParseProfile(new WireReader(buffer, 0, length));
+        }
+        catch (MalformedException)
+        {
+            throw new PprofFormatException($"not a valid pprof: protobuf is truncated or malformed at {PprofCodec.LocateDamage(buffer.AsSpan(0, length))}");
+        }
+        Validate(limits);
+    }
+
+    /// <summary>Returns the pooled buffers; the view must not be used afterwards.</summary>
+    public void Dispose()
+    {
+        Reset([]);
+        _strings.Dispose();
+        _sampleTypes.Dispose();
+        _mappings.Dispose();
+        _functions.Dispose();
+        _locations.Dispose();
+        _lines.Dispose();
+        _samples.Dispose();
+        _sampleLocations.Dispose();
+        _sampleValues.Dispose();
+        _labels.Dispose();
+    }
+
+    private void ParseProfile(WireReader reader)
+    {
+        while (!reader.End)
+        {
+            var (field, wire) = reader.Tag();
+            switch (field)
+            {
+                case 1: ParseSampleType(reader.Message(wire)); break;
+                case 2: ParseSample(reader.Message(wire)); break;
+                case 3: ParseMapping(reader.Message(wire)); break;
+                case 4: ParseLocation(reader.Message(wire)); break;
+                case 5: ParseFunction(reader.Message(wire)); break;
+                case 6:
+                    var (offset, length) = reader.Bytes(wire);
+                    _strings.Add(new Slice(offset, length));
+                    break;
+                case 9: TimeNanos = (long)reader.Varint(wire); break;
+                case 10: DurationNanos = (long)reader.Varint(wire); break;
+                case 11:
+                    var period = reader.Message(wire);
+                    HasPeriodType = true;
+                    while (!period.End)
+                    {
+                        var (f, w) = period.Tag();
+                        if (f == 1) { PeriodType = (long)period.Varint(w); }
+                        else if (f == 2) { PeriodUnit = (long)period.Varint(w); }
+                        else { period.Skip(w); }
+                    }
+                    break;
+                case 12: Period = (long)reader.Varint(wire); break;
+                default: reader.Skip(wire); break;
+            }
+        }
+    }
+
+    private void Reset(byte[] buffer)
+    {
+        if (_data.Length > 0)
+        {
+            ArrayPool<byte>.Shared.Return(_data);
+        }
+        _data = buffer;
+        _strings.Clear();
+        _sampleTypes.Clear();
+        _mappings.Clear();
+        _functions.Clear();
+        _locations.Clear();
+        _lines.Clear();
+        _samples.Clear();
+        _sampleLocations.Clear();
+        _sampleValues.Clear();
+        _labels.Clear();
+        TimeNanos = DurationNanos = Period = PeriodType = PeriodUnit = 0;
+        HasPeriodType = false;
+    }
+
+    private void ParseSampleType(WireReader r)
+    {
+        long type = 0, unit = 0;
+        while (!r.End)
+        {
+            var (f, w) = r.Tag();
+            if (f == 1) { type = (long)r.Varint(w); }
+            else if (f == 2) { unit = (long)r.Varint(w); }
+            else { r.Skip(w); }
+        }
+        _sampleTypes.Add((type, unit));
+    }
+
+    private void ParseSample(WireReader r)
+    {
+        var locationStart = _sampleLocations.Count;
+        var valueStart = _sampleValues.Count;
+        var labelStart = _labels.Count;
+        while (!r.End)
+        {
+            var (f, w) = r.Tag();
+            switch (f)
+            {
+                case 1: r.RepeatedVarint(w, _sampleLocations); break;
+                case 2: r.RepeatedVarintSigned(w, _sampleValues); break;
+                case 3:
+                    var l = r.Message(w);
+                    long key = 0, str = 0, num = 0, numUnit = 0;
+                    while (!l.End)
+                    {
+                        var (lf, lw) = l.Tag();
+                        switch (lf)
+                        {
+                            case 1: key = (long)l.Varint(lw); break;
+                            case 2: str = (long)l.Varint(lw); break;
+                            case 3: num = (long)l.Varint(lw); break;
+                            case 4: numUnit = (long)l.Varint(lw); break;
+                            default: l.Skip(lw); break;
+                        }
+                    }
+                    _labels.Add(new ViewLabel(key, str, num, numUnit));
+                    break;
+                default: r.Skip(w); break;
+            }
+        }
+        _samples.Add(new ViewSample(locationStart, _sampleLocations.Count - locationStart, valueStart, _sampleValues.Count - valueStart, labelStart, _labels.Count - labelStart));
+    }
+
+    private void ParseMapping(WireReader r)
+    {
+        ulong id = 0, start = 0, limit = 0, offset = 0;
+        long filename = 0, buildId = 0;
+        bool functions = false, filenames = false, lineNumbers = false, inlineFrames = false;
+        while (!r.End)
+        {
+            var (f, w) = r.Tag();
+            switch (f)
+            {
+                case 1: id = r.Varint(w); break;
+                case 2: start = r.Varint(w); break;
+                case 3: limit = r.Varint(w); break;
+                case 4: offset = r.Varint(w); break;
+                case 5: filename = (long)r.Varint(w); break;
+                case 6: buildId = (long)r.Varint(w); break;
+                case 7: functions = r.Varint(w) != 0; break;
+                case 8: filenames = r.Varint(w) != 0; break;
+                case 9: lineNumbers = r.Varint(w) != 0; break;
+                case 10: inlineFrames = r.Varint(w) != 0; break;
+                default: r.Skip(w); break;
+            }
+        }
+        _mappings.Add(new ViewMapping(id, start, limit, offset, filename, buildId, functions, filenames, lineNumbers, inlineFrames));
+    }
+
+    private void ParseLocation(WireReader r)
+    {
+        ulong id = 0, mappingId = 0, address = 0;
+        var folded = false;
+        var lineStart = _lines.Count;
+        while (!r.End)
+        {
+            var (f, w) = r.Tag();
+            switch (f)
+            {
+                case 1: id = r.Varint(w); break;
+                case 2: mappingId = r.Varint(w); break;
+                case 3: address = r.Varint(w); break;
+                case 4:
+                    var l = r.Message(w);
+                    ulong functionId = 0;
+                    long line = 0;
+                    while (!l.End)
+                    {
+                        var (lf, lw) = l.Tag();
+                        if (lf == 1) { functionId = l.Varint(lw); }
+                        else if (lf == 2) { line = (long)l.Varint(lw); }
+                        else { l.Skip(lw); }
+                    }
+                    _lines.Add((functionId, line));
+                    break;
+                case 5: folded = r.Varint(w) != 0; break;
+                default: r.Skip(w); break;
+            }
+        }
+        _locations.Add(new ViewLocation(id, mappingId, address, folded, lineStart, _lines.Count - lineStart));
+    }
+
+    private void ParseFunction(WireReader r)
+    {
+        ulong id = 0;
+        long name = 0, systemName = 0, filename = 0, startLine = 0;
+        while (!r.End)
+        {
+            var (f, w) = r.Tag();
+            switch (f)
+            {
+                case 1: id = r.Varint(w); break;
+                case 2: name = (long)r.Varint(w); break;
+                case 3: systemName = (long)r.Varint(w); break;
+                case 4: filename = (long)r.Varint(w); break;
+                case 5: startLine = (long)r.Varint(w); break;
+                default: r.Skip(w); break;
+            }
+        }
+        _functions.Add(new ViewFunction(id, name, systemName, filename, startLine));
+    }
+
+    private void Validate(PprofLimits limits)
+    {
+        var strings = _strings.Count;
+        CheckCount("sample", _samples.Count, limits.MaxSamples);
+        CheckCount("location", _locations.Count, limits.MaxLocations);
+        CheckCount("function", _functions.Count, limits.MaxFunctions);
+        CheckCount("mapping", _mappings.Count, limits.MaxMappings);
+        CheckCount("string_table", strings, limits.MaxStringTableEntries);
+        CheckCount("sample_type", _sampleTypes.Count, limits.MaxSampleTypes);
+        if (strings == 0)
+        {
+            if (_samples.Count > 0 || _sampleTypes.Count > 0 || _functions.Count > 0 || _mappings.Count > 0)
+            {
+                throw new PprofFormatException("string_table is empty; it must start with \"\" and hold every name the profile uses");
+            }
+            return;
+        }
+        if (_strings.Span[0].Length != 0)
+        {
+            throw new PprofFormatException($"string_table[0] must be \"\" but is \"{String(0)}\"");
+        }
+        var sampleTypes = _sampleTypes.Span;
+        for (var i = 0; i < sampleTypes.Length; i++)
+        {
+            CheckString("sample_type", i, "type", sampleTypes[i].Type, strings);
+            CheckString("sample_type", i, "unit", sampleTypes[i].Unit, strings);
+        }
+        if (HasPeriodType)
+        {
+            CheckString("period_type", -1, "type", PeriodType, strings);
+            CheckString("period_type", -1, "unit", PeriodUnit, strings);
+        }
+        var mappings = _mappings.Span;
+        var mappingIds = new HashSet<ulong>(mappings.Length);
+        for (var i = 0; i < mappings.Length; i++)
+        {
+            CheckId("mapping", i, mappings[i].Id, mappingIds);
+            CheckString("mapping", i, "filename", mappings[i].Filename, strings);
+            CheckString("mapping", i, "build_id", mappings[i].BuildId, strings);
+        }
+        var functions = _functions.Span;
+        var functionIds = new HashSet<ulong>(functions.Length);
+        for (var i = 0; i < functions.Length; i++)
+        {
+            CheckId("function", i, functions[i].Id, functionIds);
+            CheckString("function", i, "name", functions[i].Name, strings);
+            CheckString("function", i, "system_name", functions[i].SystemName, strings);
+            CheckString("function", i, "filename", functions[i].Filename, strings);
+        }
+        var locations = _locations.Span;
+        var locationIds = new HashSet<ulong>(locations.Length);
+        for (var i = 0; i < locations.Length; i++)
+        {
+            ref readonly var l = ref locations[i];
+            CheckId("location", i, l.Id, locationIds);
+            if (l.MappingId != 0 && !mappingIds.Contains(l.MappingId))
+            {
+                throw new PprofFormatException($"location[{i}].mapping_id = {l.MappingId} refers to no mapping (the profile has {mappings.Length} mapping(s))");
+            }
+            var lines = Lines(l);
+            for (var j = 0; j < lines.Length; j++)
+            {
+                if (!functionIds.Contains(lines[j].FunctionId))
+                {
+                    throw new PprofFormatException($"location[{i}].line[{j}].function_id = {lines[j].FunctionId} refers to no function (the profile has {functions.Length} function(s))");
+                }
+            }
+        }
+        var samples = _samples.Span;
+        for (var i = 0; i < samples.Length; i++)
+        {
+            ref readonly var s = ref samples[i];
+            if (s.ValueCount != sampleTypes.Length)
+            {
+                throw new PprofFormatException($"sample[{i}] has {s.ValueCount} value(s) but the profile declares {sampleTypes.Length} sample_type(s); every sample needs one value per sample type");
+            }
+            if (s.LocationCount > limits.MaxStackDepth)
+            {
+                throw new PprofFormatException($"sample[{i}] has {s.LocationCount} locations, more than the limit of {limits.MaxStackDepth}");
+            }
+            var ids = LocationIds(s);
+            for (var j = 0; j < ids.Length; j++)
+            {
+                if (!locationIds.Contains(ids[j]))
+                {
+                    throw new PprofFormatException($"sample[{i}].location_id[{j}] = {ids[j]} refers to no location (the profile has {locations.Length} location(s))");
+                }
+            }
+            var labels = Labels(s);
+            for (var j = 0; j < labels.Length; j++)
+            {
+                CheckString($"sample[{i}].label", j, "key", labels[j].Key, strings);
+                CheckString($"sample[{i}].label", j, "str", labels[j].Str, strings);
+                CheckString($"sample[{i}].label", j, "num_unit", labels[j].NumUnit, strings);
+                if (labels[j].Key == 0)
+                {
+                    throw new PprofFormatException($"sample[{i}].label[{j}].key is 0 (the empty string); a label needs a name");
+                }
+            }
+        }
+    }
+
+    private static void CheckCount(string field, int count, long max)
+    {
+        if (count > max)
+        {
+            throw new PprofFormatException($"{field} has {count} entries, more than the limit of {max}");
+        }
+    }
+
+    private static void CheckString(string table, int index, string field, long value, int strings)
+    {
+        if (value < 0 || value >= strings)
+        {
+            var where = index < 0 ? $"{table}.{field}" : $"{table}[{index}].{field}";
+            throw new PprofFormatException($"{where} = {value} is outside string_table (size {strings})");
+        }
+    }
+
+    private static void CheckId(string table, int index, ulong id, HashSet<ulong> seen)
+    {
+        if (id == 0)
+        {
+            throw new PprofFormatException($"{table}[{index}].id is 0; ids must be non-zero");
+        }
+        if (!seen.Add(id))
+        {
+            throw new PprofFormatException($"{table}[{index}].id = {id} is used twice; ids must be unique");
+        }
+    }
+
+    /// <summary>A pooled, growable array that is reused across parses.</summary>
+    private sealed class Grow<T>
+    {
+        private T[] _items = ArrayPool<T>.Shared.Rent(64);
+
+        public int Count { get; private set; }
+
+        public ReadOnlySpan<T> Span => _items.AsSpan(0, Count);
+
+        public void Add(T item)
+        {
+            if (Count == _items.Length)
+            {
+                var grown = ArrayPool<T>.Shared.Rent(_items.Length * 2);
+                _items.AsSpan(0, Count).CopyTo(grown);
+                ArrayPool<T>.Shared.Return(_items);
+                _items = grown;
+            }
+            _items[Count++] = item;
+        }
+
+        public void Clear() => Count = 0;
+
+        public void Dispose()
+        {
+            ArrayPool<T>.Shared.Return(_items);
+            _items = [];
+            Count = 0;
+        }
+    }
+
+    /// <summary>Reads protobuf wire format from a slice of the buffer; errors name the message and byte offset.</summary>
+    private sealed class MalformedException(string message) : Exception(message);
+
+    private struct WireReader(byte[] data, int position, int end)
+    {
+        private int _position = position;
+
+        public readonly bool End => _position >= end;
+
+        public (int Field, int Wire) Tag()
+        {
+            var tag = Varint(0);
+            var field = (int)(tag >> 3);
+            if (field == 0)
+            {
+                throw Error("field number 0");
+            }
+            return (field, (int)(tag & 7));
+        }
+
+        public ulong Varint(int wire)
+        {
+            if (wire != 0)
+            {
+                throw Error($"wire type {wire} where a varint was expected");
+            }
+            ulong result = 0;
+            for (var shift = 0; shift < 64; shift += 7)
+            {
+                if (_position >= end)
+                {
+                    throw Error("varint runs past the end");
+                }
+                var b = data[_position++];
+                result |= (ulong)(b & 0x7f) << shift;
+                if (b < 0x80)
+                {
+                    return result;
+                }
+            }
+            throw Error("varint longer than 10 bytes");
+        }
+
+        public (int Offset, int Length) Bytes(int wire)
+        {
+            if (wire != 2)
+            {
+                throw Error($"wire type {wire} where length-delimited bytes were expected");
+            }
+            var length = Varint(0);
+            if (length > (ulong)(end - _position))
+            {
+                throw Error($"declares {length} bytes but only {end - _position} remain");
+            }
+            var offset = _position;
+            _position += (int)length;
+            return (offset, (int)length);
+        }
+
+        public WireReader Message(int wire)
+        {
+            var (offset, length) = Bytes(wire);
+            return new WireReader(data, offset, offset + length);
+        }
+
+        public void RepeatedVarint(int wire, Grow<ulong> into)
+        {
+            if (wire == 2)
+            {
+                var packed = Message(wire);
+                while (!packed.End)
+                {
+                    into.Add(packed.Varint(0));
+                }
+            }
+            else
+            {
+                into.Add(Varint(wire));
+            }
+        }
+
+        public void RepeatedVarintSigned(int wire, Grow<long> into)
+        {
+            if (wire == 2)
+            {
+                var packed = Message(wire);
+                while (!packed.End)
+                {
+                    into.Add((long)packed.Varint(0));
+                }
+            }
+            else
+            {
+                into.Add((long)Varint(wire));
+            }
+        }
+
+        public void Skip(int wire)
+        {
+            switch (wire)
+            {
+                case 0: Varint(0); break;
+                case 1: Advance(8); break;
+                case 2: Bytes(2); break;
+                case 5: Advance(4); break;
+                default: throw Error($"unsupported wire type {wire}");
+            }
+        }
+
+        private void Advance(int count)
+        {
+            if (end - _position < count)
+            {
+                throw Error("field runs past the end");
+            }
+            _position += count;
+        }
+
+        // The user-facing message is composed on the error path by PprofCodec.LocateDamage, which names the element.
+        private static MalformedException Error(string what) => new(what);
+    }
+}
