@@ -11,12 +11,13 @@ using Kiln.Bench;
 
 // Whole-process benchmark of the server: ingest through gRPC into a real `kiln server`, then queries, each
 // compared with the bare engine doing the same aggregation over the same rows.
-//   dotnet run -c Release --project bench/Kiln.Bench -- [--hosts 100] [--procs 10] [--minutes 10] [--concurrency 4]
+//   dotnet run -c Release --project bench/Kiln.Bench -- [--hosts 100] [--procs 10] [--minutes 10] [--concurrency 4] [--keep 1]
 var arguments = ParseArgs(args);
 var hosts = arguments.GetValueOrDefault("hosts", 100);
 var procs = arguments.GetValueOrDefault("procs", 10);
 var minutes = arguments.GetValueOrDefault("minutes", 10);
 var concurrency = arguments.GetValueOrDefault("concurrency", 4);
+var keep = arguments.GetValueOrDefault("keep", 0) != 0;
 var root = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../.."));
 var kilnDll = Path.Combine(root, "src/Kiln.Cli/bin/Release/net10.0/kiln.dll");
 if (!File.Exists(kilnDll))
@@ -111,7 +112,14 @@ await using (var server = await ServerProcess.StartAsync(kilnDll, dataDir))
     var disk = Directory.EnumerateFiles(dataDir).Sum(f => new FileInfo(f).Length);
     Console.WriteLine($"disk: {disk:N0} bytes for {stored:N0} sample rows = {(double)disk / stored:F2} bytes/row; {(double)disk / pprofBytes:F3} bytes per ingested (uncompressed) pprof byte");
 }
-Directory.Delete(dataDir, recursive: true);
+if (keep)
+{
+    Console.WriteLine($"kept the data in {dataDir}");
+}
+else
+{
+    Directory.Delete(dataDir, recursive: true);
+}
 return 0;
 
 static async Task<TimeSpan> Measure<T>(string name, Func<Task<T>> body)
