@@ -49,6 +49,27 @@ public sealed class DurabilityTests : IDisposable
         await AssertAllThereAsync(restarted);
     }
 
+    [Fact]
+    public async Task A_retried_write_is_stored_once_even_across_a_restart()
+    {
+        await using (var server = await KilnProcess.StartAsync(_dataDirectory))
+        {
+            using var channel = server.GrpcChannel();
+            var client = new ProfileStoreService.ProfileStoreServiceClient(channel);
+            await PushAsync(client);
+            // An agent whose acknowledgement was lost sends the same request again.
+            await PushAsync(client);
+            server.Kill();
+        }
+
+        await using var restarted = await KilnProcess.StartAsync(_dataDirectory);
+        using (var channel = restarted.GrpcChannel())
+        {
+            await PushAsync(new ProfileStoreService.ProfileStoreServiceClient(channel));
+        }
+        await AssertAllThereAsync(restarted);
+    }
+
     /// <summary>Profile i (at t0 + i s, instance i % 2) holds parse = i + 1 and gzip = 2(i + 1).</summary>
     private static (long Parse, long Gzip) ValuesOf(int i) => (i + 1, 2 * (i + 1));
 

@@ -389,6 +389,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
         var seriesTimes = new List<(SeriesEntry Series, long Min, long Max)>();
         long rows = 0;
         var profiles = 0;
+        var duplicates = 0;
         using (var transaction = _writer.BeginTransaction())
         {
             using (var samples = _writer.CreateAppender("samples"))
@@ -401,6 +402,13 @@ public sealed partial class DuckDbProfileStore : IProfileStore
                     foreach (var p in pending.Profiles)
                     {
                         var series = GetOrAddSeries(p.Type, p.Labels, added);
+                        if (series.HasProfileAt(p.TimeNanos))
+                        {
+                            // A retry of a write whose acknowledgement was lost: storing it again would double it.
+                            duplicates++;
+                            continue;
+                        }
+                        series.RememberProfileAt(p.TimeNanos);
                         var (sampleRows, total) = AppendSamples(p, series.Id, samples, added);
                         profileRows.CreateRow()
                             .AppendValue(series.Id)
@@ -425,6 +433,10 @@ public sealed partial class DuckDbProfileStore : IProfileStore
         foreach (var (series, min, max) in seriesTimes)
         {
             series.Extend(min, max);
+        }
+        if (duplicates > 0)
+        {
+            LogDuplicates(_logger, duplicates);
         }
         return new WriteStats(profiles, rows, added.Stacks.Count);
     }
@@ -609,6 +621,14 @@ public sealed partial class DuckDbProfileStore : IProfileStore
                 _series[r.GetInt32(0) - 1].Extend(r.GetInt64(1), r.GetInt64(2));
             }
         }
+        command.CommandText = "SELECT series_id, ts FROM profiles QUALIFY row_number() OVER (PARTITION BY series_id ORDER BY ts DESC) <= 64 ORDER BY series_id, ts";
+        using (var r = command.ExecuteReader())
+        {
+            while (r.Read())
+            {
+                _series[r.GetInt32(0) - 1].RememberProfileAt(r.GetInt64(1));
+            }
+        }
         command.CommandText = "SELECT * FROM mappings ORDER BY id";
         using (var r = command.ExecuteReader())
         {
@@ -771,6 +791,9 @@ public sealed partial class DuckDbProfileStore : IProfileStore
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Checkpoint at shutdown failed")]
     private static partial void LogCheckpointFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Skipped {Count} profile(s) already stored for the same series and time (a retried write)")]
+    private static partial void LogDuplicates(ILogger logger, int count);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Merged {Series} series into {Samples} samples in {Milliseconds:F1} ms")]
     private static partial void LogMerged(ILogger logger, int series, int samples, double milliseconds);

@@ -8,6 +8,10 @@ namespace Kiln.Storage.DuckDb;
 /// </summary>
 internal sealed class SeriesEntry(int id, ProfileType type, LabelSet labels)
 {
+    // The newest profile timestamps, so that a retried write (same series, same time) is recognised.
+    private const int RecentCapacity = 64;
+    private readonly HashSet<long> _recent = [];
+    private readonly Queue<long> _recentOrder = new();
     private long _minTime = long.MaxValue;
     private long _maxTime = long.MinValue;
 
@@ -32,6 +36,23 @@ internal sealed class SeriesEntry(int id, ProfileType type, LabelSet labels)
         if (max > _maxTime)
         {
             Volatile.Write(ref _maxTime, max);
+        }
+    }
+
+    /// <summary>True when a profile at <paramref name="timeNanos"/> is already stored (writer thread only).</summary>
+    public bool HasProfileAt(long timeNanos) => _recent.Contains(timeNanos);
+
+    /// <summary>Remembers a stored profile's time (writer thread only).</summary>
+    public void RememberProfileAt(long timeNanos)
+    {
+        if (!_recent.Add(timeNanos))
+        {
+            return;
+        }
+        _recentOrder.Enqueue(timeNanos);
+        if (_recentOrder.Count > RecentCapacity)
+        {
+            _recent.Remove(_recentOrder.Dequeue());
         }
     }
 
