@@ -1,28 +1,105 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Text;
 using Apache.Arrow;
 using Apache.Arrow.Ipc;
 using Apache.Arrow.Types;
+using Google.Protobuf;
 using Array = System.Array;
 
 namespace Kiln.Query;
 
-/// <summary>Builds a dictionary-encoded string column (Int32 indices) from pooled string ids.</summary>
+/// <summary>
+/// An Arrow validity bitmap written by row index: every row starts valid, <see cref="SetNull"/> clears one. Builds
+/// to an empty buffer when no row is null, as Arrow's own builders do.
+/// </summary>
+internal sealed class NullBitmap
+{
+    private readonly byte[] _bits;
+
+    public NullBitmap(int length)
+    {
+        _bits = new byte[(length + 7) / 8];
+        _bits.AsSpan().Fill(0xFF);
+    }
+
+    public int NullCount { get; private set; }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void SetNull(int row)
+    {
+        _bits[row >> 3] &= (byte)~(1 << (row & 7));
+        NullCount++;
+    }
+
+    public ArrowBuffer Build() => NullCount == 0 ? ArrowBuffer.Empty : new ArrowBuffer(_bits);
+}
+
+/// <summary>
+/// A fixed-width column of <typeparamref name="T"/> written by row index straight into the buffer Arrow will
+/// serialize (no per-value builder calls). Null rows keep the value 0.
+/// </summary>
+internal sealed class FixedColumn<T> where T : unmanaged
+{
+    private readonly byte[] _bytes;
+    private readonly IArrowType _type;
+
+    public FixedColumn(IArrowType type, int length)
+    {
+        _type = type;
+        Length = length;
+        _bytes = new byte[length * Unsafe.SizeOf<T>()];
+        Validity = new NullBitmap(length);
+    }
+
+    public int Length { get; }
+
+    public NullBitmap Validity { get; }
+
+    /// <summary>The values, one per row; write them directly.</summary>
+    public Span<T> Values => MemoryMarshal.Cast<byte, T>(_bytes.AsSpan());
+
+    public IArrowArray Build() =>
+        ArrowArrayFactory.BuildArray(new ArrayData(_type, Length, Validity.NullCount, 0, [Validity.Build(), new ArrowBuffer(_bytes)]));
+}
+
+/// <summary>A boolean column written by row index.</summary>
+internal sealed class BoolColumn(int length)
+{
+    private readonly byte[] _bits = new byte[(length + 7) / 8];
+
+    public NullBitmap Validity { get; } = new(length);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void SetTrue(int row) => _bits[row >> 3] |= (byte)(1 << (row & 7));
+
+    public IArrowArray Build() =>
+        new BooleanArray(new ArrayData(BooleanType.Default, length, Validity.NullCount, 0, [Validity.Build(), new ArrowBuffer(_bits)]));
+}
+
+/// <summary>
+/// Builds a dictionary-encoded string column (Int32 indices) from pooled string ids, appended row by row. The
+/// dictionary holds each distinct string once, in order of first appearance; pool id 0 ("") is written as null.
+/// </summary>
 internal sealed class DictionaryColumn
 {
     private readonly StringPool _pool;
     private readonly int[] _remap;
     private readonly bool _utf8;
-    private readonly BinaryArray.Builder _binary = new();
-    private readonly StringArray.Builder _strings = new();
-    private readonly Int32Array.Builder _indices = new();
-    private int _distinct;
+    private readonly FixedColumn<int> _indices;
+    private readonly List<int> _offsets = [0];
+    private byte[] _data = new byte[4096];
+    private int _dataLength;
+    private int _row;
 
-    public DictionaryColumn(StringPool pool, bool utf8 = false)
+    public DictionaryColumn(StringPool pool, int length, bool utf8 = false)
     {
         _pool = pool;
         _utf8 = utf8;
         _remap = new int[pool.Count];
         Array.Fill(_remap, -1);
+        _indices = new FixedColumn<int>(Int32Type.Default, length);
     }
 
     public DictionaryType Type => new(Int32Type.Default, _utf8 ? StringType.Default : BinaryType.Default, false);
@@ -32,31 +109,38 @@ internal sealed class DictionaryColumn
     {
         if (id <= 0)
         {
-            _indices.AppendNull();
+            AppendNull();
             return;
         }
         ref var index = ref _remap[id];
         if (index < 0)
         {
-            index = _distinct++;
-            if (_utf8)
-            {
-                _strings.Append(_pool[id]);
-            }
-            else
-            {
-                _binary.Append(Encoding.UTF8.GetBytes(_pool[id]).AsSpan());
-            }
+            index = _offsets.Count - 1;
+            AddValue(_pool[id]);
         }
-        _indices.Append(index);
+        _indices.Values[_row++] = index;
     }
 
-    public void AppendNull() => _indices.AppendNull();
+    public void AppendNull() => _indices.Validity.SetNull(_row++);
+
+    private void AddValue(string value)
+    {
+        var size = Encoding.UTF8.GetMaxByteCount(value.Length);
+        if (_dataLength + size > _data.Length)
+        {
+            Array.Resize(ref _data, Math.Max(_data.Length * 2, _dataLength + size));
+        }
+        _dataLength += Encoding.UTF8.GetBytes(value, _data.AsSpan(_dataLength));
+        _offsets.Add(_dataLength);
+    }
 
     public DictionaryArray Build()
     {
-        IArrowArray values = _utf8 ? _strings.Build() : _binary.Build();
-        return new DictionaryArray(Type, _indices.Build(), values);
+        var offsets = new byte[_offsets.Count * sizeof(int)];
+        CollectionsMarshal.AsSpan(_offsets).CopyTo(MemoryMarshal.Cast<byte, int>(offsets.AsSpan()));
+        var data = new ArrayData(_utf8 ? StringType.Default : BinaryType.Default, _offsets.Count - 1, 0, 0,
+            [ArrowBuffer.Empty, new ArrowBuffer(offsets), new ArrowBuffer(_data.AsMemory(0, _dataLength))]);
+        return new DictionaryArray(Type, _indices.Build(), ArrowArrayFactory.BuildArray(data));
     }
 }
 
@@ -84,48 +168,13 @@ internal static class ArrowColumns
         _ => UInt64Type.Default,
     };
 
-    public static IArrowArray UnsignedOfWidth(ReadOnlySpan<long> values, IArrowType type)
+    public static IArrowArray UnsignedOfWidth(ReadOnlySpan<long> values, IArrowType type) => type.TypeId switch
     {
-        switch (type.TypeId)
-        {
-            case ArrowTypeId.UInt8:
-            {
-                var b = new UInt8Array.Builder().Reserve(values.Length);
-                foreach (var v in values)
-                {
-                    b.Append((byte)Math.Max(v, 0));
-                }
-                return b.Build();
-            }
-            case ArrowTypeId.UInt16:
-            {
-                var b = new UInt16Array.Builder().Reserve(values.Length);
-                foreach (var v in values)
-                {
-                    b.Append((ushort)Math.Max(v, 0));
-                }
-                return b.Build();
-            }
-            case ArrowTypeId.UInt32:
-            {
-                var b = new UInt32Array.Builder().Reserve(values.Length);
-                foreach (var v in values)
-                {
-                    b.Append((uint)Math.Max(v, 0));
-                }
-                return b.Build();
-            }
-            default:
-            {
-                var b = new UInt64Array.Builder().Reserve(values.Length);
-                foreach (var v in values)
-                {
-                    b.Append((ulong)Math.Max(v, 0));
-                }
-                return b.Build();
-            }
-        }
-    }
+        ArrowTypeId.UInt8 => Narrow<byte>(values, type, clampAtZero: true),
+        ArrowTypeId.UInt16 => Narrow<ushort>(values, type, clampAtZero: true),
+        ArrowTypeId.UInt32 => Narrow<uint>(values, type, clampAtZero: true),
+        _ => Narrow<ulong>(values, UInt64Type.Default, clampAtZero: true),
+    };
 
     /// <summary>A signed column of the smallest width that holds both the smallest and the largest value.</summary>
     public static IArrowArray Signed(ReadOnlySpan<long> values)
@@ -138,48 +187,63 @@ internal static class ArrowColumns
         }
         if (min >= sbyte.MinValue && max <= sbyte.MaxValue)
         {
-            var b = new Int8Array.Builder().Reserve(values.Length);
-            foreach (var v in values)
-            {
-                b.Append((sbyte)v);
-            }
-            return b.Build();
+            return Narrow<sbyte>(values, Int8Type.Default, clampAtZero: false);
         }
         if (min >= short.MinValue && max <= short.MaxValue)
         {
-            var b = new Int16Array.Builder().Reserve(values.Length);
-            foreach (var v in values)
-            {
-                b.Append((short)v);
-            }
-            return b.Build();
+            return Narrow<short>(values, Int16Type.Default, clampAtZero: false);
         }
         if (min >= int.MinValue && max <= int.MaxValue)
         {
-            var b = new Int32Array.Builder().Reserve(values.Length);
-            foreach (var v in values)
-            {
-                b.Append((int)v);
-            }
-            return b.Build();
+            return Narrow<int>(values, Int32Type.Default, clampAtZero: false);
         }
-        var b64 = new Int64Array.Builder().Reserve(values.Length);
-        foreach (var v in values)
-        {
-            b64.Append(v);
-        }
-        return b64.Build();
+        return Narrow<long>(values, Int64Type.Default, clampAtZero: false);
     }
 
-    /// <summary>Serializes one record batch as an Arrow IPC stream (schema, dictionaries, batch, end marker).</summary>
-    public static byte[] ToIpcStream(RecordBatch batch)
+    private static IArrowArray Narrow<T>(ReadOnlySpan<long> values, IArrowType type, bool clampAtZero)
+        where T : unmanaged, IBinaryInteger<T>
     {
-        using var stream = new MemoryStream();
+        var column = new FixedColumn<T>(type, values.Length);
+        var target = column.Values;
+        for (var i = 0; i < values.Length; i++)
+        {
+            target[i] = T.CreateTruncating(clampAtZero ? Math.Max(values[i], 0) : values[i]);
+        }
+        return column.Build();
+    }
+
+    /// <summary>
+    /// Serializes one record batch as an Arrow IPC stream (schema, dictionaries, batch, end marker) into a buffer
+    /// sized up front, and wraps that buffer without copying it again.
+    /// </summary>
+    public static ByteString ToByteString(RecordBatch batch)
+    {
+        long size = 64 * 1024;
+        for (var i = 0; i < batch.ColumnCount; i++)
+        {
+            size += BufferBytes(batch.Column(i).Data);
+        }
+        using var stream = new MemoryStream((int)Math.Min(size, Array.MaxLength));
         using (var writer = new ArrowStreamWriter(stream, batch.Schema, leaveOpen: true))
         {
             writer.WriteRecordBatch(batch);
             writer.WriteEnd();
         }
-        return stream.ToArray();
+        // The stream's buffer is not used again after this, so the ByteString may own it.
+        return UnsafeByteOperations.UnsafeWrap(stream.GetBuffer().AsMemory(0, (int)stream.Length));
+    }
+
+    private static long BufferBytes(ArrayData data)
+    {
+        long size = 0;
+        foreach (var buffer in data.Buffers)
+        {
+            size += buffer.Length + 8;
+        }
+        foreach (var child in data.Children ?? [])
+        {
+            size += BufferBytes(child);
+        }
+        return size + (data.Dictionary is { } dictionary ? BufferBytes(dictionary) : 0);
     }
 }

@@ -1,3 +1,5 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Apache.Arrow;
 using Apache.Arrow.Types;
@@ -30,7 +32,8 @@ internal static class FlamegraphArrowBuilder
     private const int ConflictFileName = 32;
     private const int ConflictInlined = 64;
 
-    private readonly record struct NodeKey(int Parent, int Kind, long A, long B, int C, int D);
+    // The merge identity of a frame under a given parent, apart from the parent: frames with equal keys merge.
+    private readonly record struct FrameKey(int Kind, long A, long B, int C, int D);
 
     private sealed class GroupBy
     {
@@ -78,20 +81,30 @@ internal static class FlamegraphArrowBuilder
     }
 
     /// <summary>Node storage as parallel arrays; index 0 is the root.</summary>
+    /// <summary>Node storage as parallel arrays; index 0 is the root.</summary>
     private sealed class Tree
     {
         public int Count = 1;
-        public int[] Parent = new int[1024];
-        public int[] Depth = new int[1024];
-        public int[] Frame = new int[1024];   // representative frame, or -1 for the root and label rows
-        public int[] Group = new int[1024];   // grouped label set id of the label row this node is under, or 0
-        public byte[] Conflicts = new byte[1024];
-        public long[] Cumulative = new long[1024];
-        public long[] Flat = new long[1024];
-        public long[] Diff = new long[1024];
+        public int[] Parent;
+        public int[] Depth;
+        public int[] Frame;   // representative frame, or -1 for the root and label rows
+        public int[] Group;   // grouped label set id of the label row this node is under, or 0
+        public byte[] Conflicts;
+        public long[] Cumulative;
+        public long[] Flat;
+        public long[] Diff;
 
-        public Tree()
+        public Tree(int capacity)
         {
+            capacity = Math.Max(capacity, 1024);
+            Parent = new int[capacity];
+            Depth = new int[capacity];
+            Frame = new int[capacity];
+            Group = new int[capacity];
+            Conflicts = new byte[capacity];
+            Cumulative = new long[capacity];
+            Flat = new long[capacity];
+            Diff = new long[capacity];
             Parent[0] = -1;
             Frame[0] = -1;
         }
@@ -119,13 +132,92 @@ internal static class FlamegraphArrowBuilder
         }
     }
 
+    /// <summary>
+    /// Finds the child of a node by merge key: open addressing with linear probing over one array of (key, node)
+    /// slots, where the key packs (parent, merge key id) into 64 bits. Node 0 (the root) is never a child, so a slot
+    /// holding node 0 is empty. Kept at most half full.
+    /// </summary>
+    private sealed class ChildIndex
+    {
+        private struct Slot
+        {
+            public ulong Key;
+            public int Node;
+        }
+
+        private Slot[] _slots;
+        private int _shift;
+        private int _count;
+
+        public ChildIndex(int expected)
+        {
+            var bits = Math.Max(10, BitOperations.Log2((uint)Math.Max(expected, 1) - 1) + 2);
+            _slots = new Slot[1 << bits];
+            _shift = 64 - bits;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private int Home(ulong key) => (int)((key * 0x9E3779B97F4A7C15UL) >> _shift);
+
+        public int GetOrAdd(Tree tree, int parent, int key, int frame, int group)
+        {
+            var k = ((ulong)(uint)parent << 32) | (uint)key;
+            var slots = _slots;
+            var mask = slots.Length - 1;
+            var i = Home(k);
+            while (true)
+            {
+                ref var slot = ref slots[i];
+                if (slot.Node == 0)
+                {
+                    var node = tree.Add(parent, frame, group);
+                    slot.Key = k;
+                    slot.Node = node;
+                    if (++_count * 2 > slots.Length)
+                    {
+                        Grow();
+                    }
+                    return node;
+                }
+                if (slot.Key == k)
+                {
+                    return slot.Node;
+                }
+                i = (i + 1) & mask;
+            }
+        }
+
+        private void Grow()
+        {
+            var old = _slots;
+            _slots = new Slot[old.Length * 2];
+            _shift--;
+            var mask = _slots.Length - 1;
+            foreach (var slot in old)
+            {
+                if (slot.Node == 0)
+                {
+                    continue;
+                }
+                var i = Home(slot.Key);
+                while (_slots[i].Node != 0)
+                {
+                    i = (i + 1) & mask;
+                }
+                _slots[i] = slot;
+            }
+        }
+    }
+
     public static FlamegraphArrow Build(StackSet set, ReportOptions options, out long total)
     {
         var groupBy = ParseGroupBy(options.GroupBy);
-        var tree = new Tree();
-        var index = new Dictionary<NodeKey, int>(Math.Max(16, set.Frames.Count));
         var frames = CollectionsMarshal.AsSpan(set.Frames);
         var groupedSets = GroupedLabelSets(set, groupBy);
+        // Resolve each frame's merge identity once, so the per-frame work below is two array reads and a probe.
+        var keyOfFrame = MergeKeys(set, groupBy, out var labelKeyBase);
+        var tree = new Tree(set.SampleCount * 8);
+        var index = new ChildIndex(set.SampleCount * 8);
         var path = new int[128];
         long rootDiff = 0;
         total = 0;
@@ -145,7 +237,7 @@ internal static class FlamegraphArrowBuilder
             var group = groupedSets.Length > 0 ? groupedSets[set.LabelSet(s)] : 0;
             if (group > 0)
             {
-                parent = GetOrAdd(tree, index, new NodeKey(0, KindLabels, group, 0, 0, 0), 0, -1, group);
+                parent = index.GetOrAdd(tree, 0, labelKeyBase + group, -1, group);
                 tree.Cumulative[parent] += value;
                 tree.Diff[parent] += diff;
             }
@@ -154,32 +246,25 @@ internal static class FlamegraphArrowBuilder
             for (var i = 0; i < n; i++)
             {
                 var f = path[i];
-                ref readonly var frame = ref frames[f];
-                var key = frame.Symbolized
-                    ? new NodeKey(parent, KindFunction, frame.Name,
-                        groupBy.Address ? (long)frame.Address : 0,
-                        groupBy.MappingFile ? MappingFile(set, frame) : 0,
-                        groupBy.FileName ? frame.FileName : 0)
-                    : new NodeKey(parent, KindAddress, (long)frame.Address, 0,
-                        groupBy.MappingFile ? MappingFile(set, frame) : 0, 0);
-                var node = GetOrAdd(tree, index, key, parent, f, group);
-                if (tree.Frame[node] != f)
+                var node = index.GetOrAdd(tree, parent, keyOfFrame[f], f, group);
+                var representative = tree.Frame[node];
+                if (representative != f)
                 {
-                    tree.Conflicts[node] |= Compare(set, frames[tree.Frame[node]], frame);
+                    tree.Conflicts[node] |= Compare(set, frames[representative], frames[f]);
                 }
                 tree.Cumulative[node] += value;
                 tree.Diff[node] += diff;
-                if (i == n - 1)
-                {
-                    tree.Flat[node] += value;
-                }
                 parent = node;
+            }
+            if (n > 0)
+            {
+                tree.Flat[parent] += value;
             }
         }
         tree.Cumulative[0] = total;
         tree.Diff[0] = rootDiff;
 
-        var (childStart, children) = SortedChildren(set, tree, groupedSets.Length > 0 ? GroupLabelKeys(set, groupBy) : null);
+        var (childStart, children) = SortedChildren(set, tree, groupBy, groupedSets);
         var fraction = options.NodeTrimThreshold is > 0 ? options.NodeTrimThreshold.Value / 100.0 : 0.0;
         var rows = Trim(tree, childStart, children, fraction, out var trimmed, out var rowParent, out var valueOffset,
             out var rowChildStart, out var rowChildCount);
@@ -192,7 +277,7 @@ internal static class FlamegraphArrowBuilder
         }
         return new FlamegraphArrow
         {
-            Record = Google.Protobuf.ByteString.CopyFrom(record),
+            Record = record,
             Unit = set.Unit,
             // Parca reports the number of levels including the root (max depth + 1).
             Height = height + 1,
@@ -200,14 +285,35 @@ internal static class FlamegraphArrowBuilder
         };
     }
 
-    private static int GetOrAdd(Tree tree, Dictionary<NodeKey, int> index, NodeKey key, int parent, int frame, int group)
+    /// <summary>
+    /// Gives every frame the id of its merge identity: frames merge under the same parent by function name
+    /// (unsymbolized ones by address) plus the group-by fields. Label rows use ids from
+    /// <paramref name="labelKeyBase"/> + grouped label set id, which no frame uses.
+    /// </summary>
+    private static int[] MergeKeys(StackSet set, GroupBy groupBy, out int labelKeyBase)
     {
-        ref var node = ref CollectionsMarshal.GetValueRefOrAddDefault(index, key, out var exists);
-        if (!exists)
+        var frames = CollectionsMarshal.AsSpan(set.Frames);
+        var keyOfFrame = new int[frames.Length];
+        var ids = new Dictionary<FrameKey, int>();
+        for (var f = 0; f < frames.Length; f++)
         {
-            node = tree.Add(parent, frame, group);
+            ref readonly var frame = ref frames[f];
+            var key = frame.Symbolized
+                ? new FrameKey(KindFunction, frame.Name,
+                    groupBy.Address ? (long)frame.Address : 0,
+                    groupBy.MappingFile ? MappingFile(set, frame) : 0,
+                    groupBy.FileName ? frame.FileName : 0)
+                : new FrameKey(KindAddress, (long)frame.Address, 0,
+                    groupBy.MappingFile ? MappingFile(set, frame) : 0, 0);
+            ref var id = ref CollectionsMarshal.GetValueRefOrAddDefault(ids, key, out var exists);
+            if (!exists)
+            {
+                id = ids.Count - 1;
+            }
+            keyOfFrame[f] = id;
         }
-        return node;
+        labelKeyBase = ids.Count;
+        return keyOfFrame;
     }
 
     private static int MappingFile(StackSet set, in FrameInfo frame) =>
@@ -289,15 +395,23 @@ internal static class FlamegraphArrowBuilder
         return keys;
     }
 
-    private static (int[] Start, int[] Children) SortedChildren(StackSet set, Tree tree, int[]? labelKeys)
+
+    /// <summary>
+    /// Children of every node as ranges of one array (CSR), each range sorted: label rows first (by label values),
+    /// then symbolized frames by function name (ordinal), then unsymbolized frames by address; equal names or
+    /// addresses keep creation order. Names are ranked once, so sorting siblings compares integers.
+    /// </summary>
+    private static (int[] Start, int[] Children) SortedChildren(StackSet set, Tree tree, GroupBy groupBy, int[] groupedSets)
     {
         var start = new int[tree.Count + 1];
         for (var n = 1; n < tree.Count; n++)
         {
             start[tree.Parent[n] + 1]++;
         }
+        var widest = 0;
         for (var n = 0; n < tree.Count; n++)
         {
+            widest = Math.Max(widest, start[n + 1]);
             start[n + 1] += start[n];
         }
         var children = new int[Math.Max(0, tree.Count - 1)];
@@ -306,71 +420,140 @@ internal static class FlamegraphArrowBuilder
         {
             children[fill[tree.Parent[n]]++] = n;
         }
-        var comparer = new ChildComparer(set, tree, labelKeys ?? []);
+
+        var groupRank = GroupRanks(set, groupBy, groupedSets, out var groupCount);
+        var frameRank = FrameRanks(set);
+        var keys = new ulong[widest];
         for (var n = 0; n < tree.Count; n++)
         {
             var length = start[n + 1] - start[n];
-            if (length > 1)
+            if (length < 2)
             {
-                Array.Sort(children, start[n], length, comparer);
+                continue;
+            }
+            var range = children.AsSpan(start[n], length);
+            for (var i = 0; i < length; i++)
+            {
+                var child = range[i];
+                var f = tree.Frame[child];
+                var rank = f < 0 ? groupRank[tree.Group[child]] : groupCount + frameRank[f];
+                keys[i] = ((ulong)(uint)rank << 32) | (uint)child;
+            }
+            var sorted = keys.AsSpan(0, length);
+            sorted.Sort();
+            for (var i = 0; i < length; i++)
+            {
+                range[i] = (int)(uint)sorted[i];
             }
         }
         return (start, children);
     }
 
-    private sealed class ChildComparer(StackSet set, Tree tree, int[] labelKeys) : IComparer<int>
+    /// <summary>Rank of each frame among siblings: symbolized frames by name (ordinal), then unsymbolized by address.</summary>
+    private static int[] FrameRanks(StackSet set)
     {
-        public int Compare(int x, int y)
+        var frames = CollectionsMarshal.AsSpan(set.Frames);
+        var nameRank = new int[set.Strings.Count];
+        Array.Fill(nameRank, -1);
+        var names = new List<int>();
+        var addresses = new List<ulong>();
+        foreach (ref readonly var frame in frames)
         {
-            int fx = tree.Frame[x], fy = tree.Frame[y];
-            if (fx < 0 || fy < 0)
+            if (!frame.Symbolized)
             {
-                if (fx >= 0)
-                {
-                    return 1;
-                }
-                if (fy >= 0)
-                {
-                    return -1;
-                }
-                return CompareLabels(tree.Group[x], tree.Group[y]);
+                addresses.Add(frame.Address);
             }
-            var a = set.Frames[fx];
-            var b = set.Frames[fy];
-            if (a.Symbolized != b.Symbolized)
+            else if (nameRank[frame.Name] < 0)
             {
-                return a.Symbolized ? -1 : 1;
+                nameRank[frame.Name] = 0;
+                names.Add(frame.Name);
             }
-            var c = a.Symbolized ? string.CompareOrdinal(set.Strings[a.Name], set.Strings[b.Name]) : a.Address.CompareTo(b.Address);
-            return c != 0 ? c : x.CompareTo(y);
         }
+        var nameStrings = new string[names.Count];
+        var nameIds = names.ToArray();
+        for (var i = 0; i < nameIds.Length; i++)
+        {
+            nameStrings[i] = set.Strings[nameIds[i]];
+        }
+        Array.Sort(nameStrings, nameIds, StringComparer.Ordinal);
+        for (var i = 0; i < nameIds.Length; i++)
+        {
+            nameRank[nameIds[i]] = i;
+        }
+        var sortedAddresses = CollectionsMarshal.AsSpan(addresses);
+        sortedAddresses.Sort();
 
-        private int CompareLabels(int x, int y)
+        var rank = new int[frames.Length];
+        for (var f = 0; f < frames.Length; f++)
         {
-            var a = set.LabelSets[x];
-            var b = set.LabelSets[y];
-            foreach (var key in labelKeys)
-            {
-                var c = string.CompareOrdinal(ValueOf(a, key), ValueOf(b, key));
-                if (c != 0)
-                {
-                    return c;
-                }
-            }
-            return x.CompareTo(y);
+            ref readonly var frame = ref frames[f];
+            // Equal addresses share the rank of their first occurrence in the sorted list.
+            rank[f] = frame.Symbolized
+                ? nameRank[frame.Name]
+                : nameIds.Length + LowerBound(sortedAddresses, frame.Address);
         }
+        return rank;
+    }
 
-        private string ValueOf((int Key, int Value)[] pairs, int key)
+    private static int LowerBound(ReadOnlySpan<ulong> sorted, ulong value)
+    {
+        int lo = 0, hi = sorted.Length;
+        while (lo < hi)
         {
-            foreach (var (k, v) in pairs)
+            var mid = (lo + hi) >>> 1;
+            if (sorted[mid] < value)
             {
-                if (k == key)
-                {
-                    return set.Strings[v];
-                }
+                lo = mid + 1;
             }
-            return "";
+            else
+            {
+                hi = mid;
+            }
         }
+        return lo;
+    }
+
+    /// <summary>Rank of each grouped label set (the label rows) by the grouped labels' values, then by id.</summary>
+    private static int[] GroupRanks(StackSet set, GroupBy groupBy, int[] groupedSets, out int groupCount)
+    {
+        groupCount = 0;
+        if (groupedSets.Length == 0)
+        {
+            return [];
+        }
+        var labelKeys = GroupLabelKeys(set, groupBy);
+        var groups = new SortedSet<int>();
+        foreach (var g in groupedSets)
+        {
+            if (g > 0)
+            {
+                groups.Add(g);
+            }
+        }
+        var order = groups.ToArray();
+        Array.Sort(order, (x, y) => CompareLabels(set, labelKeys, x, y));
+        var rank = new int[set.LabelSets.Count];
+        for (var i = 0; i < order.Length; i++)
+        {
+            rank[order[i]] = i;
+        }
+        groupCount = order.Length;
+        return rank;
+    }
+
+    private static int CompareLabels(StackSet set, int[] labelKeys, int x, int y)
+    {
+        var a = set.LabelSets[x];
+        var b = set.LabelSets[y];
+        foreach (var key in labelKeys)
+        {
+            var c = string.CompareOrdinal(set.Strings[LabelValue(a, key)], set.Strings[LabelValue(b, key)]);
+            if (c != 0)
+            {
+                return c;
+            }
+        }
+        return x.CompareTo(y);
     }
 
     /// <summary>
@@ -417,24 +600,36 @@ internal static class FlamegraphArrowBuilder
         return order;
     }
 
-    private static byte[] Write(StackSet set, Tree tree, GroupBy groupBy, int[] rows, int[] rowParent, long[] valueOffset,
-        int[] rowChildStart, int[] rowChildCount)
+
+    /// <summary>
+    /// Writes the kept rows as one Arrow record, filling each column's buffer directly by row index. The children
+    /// of row r are rows <c>rowChildStart[r] ..+ rowChildCount[r]</c>, so the List values are written as ranges.
+    /// </summary>
+    private static Google.Protobuf.ByteString Write(StackSet set, Tree tree, GroupBy groupBy, int[] rows, int[] rowParent,
+        long[] valueOffset, int[] rowChildStart, int[] rowChildCount)
     {
         var count = rows.Length;
-        var labelsOnly = new BooleanArray.Builder().Reserve(count);
-        var address = new UInt64Array.Builder().Reserve(count);
-        var mappingFile = new DictionaryColumn(set.Strings);
-        var mappingBuildId = new DictionaryColumn(set.Strings);
-        var line = new Int64Array.Builder().Reserve(count);
-        var inlined = new BooleanArray.Builder().Reserve(count);
-        var startLine = new Int64Array.Builder().Reserve(count);
-        var functionName = new DictionaryColumn(set.Strings);
-        var systemName = new DictionaryColumn(set.Strings);
-        var fileName = new DictionaryColumn(set.Strings);
-        var childrenBuilder = new ListArray.Builder(UInt32Type.Default);
-        var childValues = (UInt32Array.Builder)childrenBuilder.ValueBuilder;
-        var parent = new Int32Array.Builder().Reserve(count);
-        var timestamp = new Int64Array.Builder().Reserve(count);
+        var frames = CollectionsMarshal.AsSpan(set.Frames);
+        var mappings = CollectionsMarshal.AsSpan(set.Mappings);
+        var labelsOnly = new BoolColumn(count);
+        var inlined = new BoolColumn(count);
+        var addressColumn = new FixedColumn<ulong>(UInt64Type.Default, count);
+        var lineColumn = new FixedColumn<long>(Int64Type.Default, count);
+        var startLineColumn = new FixedColumn<long>(Int64Type.Default, count);
+        var parentColumn = new FixedColumn<int>(Int32Type.Default, count);
+        var timestampColumn = new FixedColumn<long>(Int64Type.Default, count);
+        var address = addressColumn.Values;
+        var line = lineColumn.Values;
+        var startLine = startLineColumn.Values;
+        var parent = parentColumn.Values;
+        var mappingFile = new DictionaryColumn(set.Strings, count);
+        var mappingBuildId = new DictionaryColumn(set.Strings, count);
+        var functionName = new DictionaryColumn(set.Strings, count);
+        var systemName = new DictionaryColumn(set.Strings, count);
+        var fileName = new DictionaryColumn(set.Strings, count);
+        var childOffsetBytes = new byte[(count + 1) * sizeof(int)];
+        var childOffsets = MemoryMarshal.Cast<byte, int>(childOffsetBytes.AsSpan());
+        var childValidity = new NullBitmap(count);
         var cumulative = new long[count];
         var flat = new long[count];
         var diff = new long[count];
@@ -443,9 +638,18 @@ internal static class FlamegraphArrowBuilder
         var labelColumns = new DictionaryColumn[labelKeys.Length];
         for (var i = 0; i < labelColumns.Length; i++)
         {
-            labelColumns[i] = new DictionaryColumn(set.Strings);
+            labelColumns[i] = new DictionaryColumn(set.Strings, count);
         }
 
+        var childCount = 0;
+        for (var r = 0; r < count; r++)
+        {
+            childCount += rowChildCount[r];
+        }
+        var childValueColumn = new FixedColumn<uint>(UInt32Type.Default, childCount);
+        var childValues = childValueColumn.Values;
+
+        var childEnd = 0;
         for (var r = 0; r < count; r++)
         {
             var node = rows[r];
@@ -455,18 +659,17 @@ internal static class FlamegraphArrowBuilder
             flat[r] = tree.Flat[node];
             diff[r] = tree.Diff[node];
             depth[r] = tree.Depth[node];
-            parent.Append(rowParent[r]);
-            timestamp.Append(0);
+            parent[r] = rowParent[r];
+            childOffsets[r] = childEnd;
             if (rowChildCount[r] == 0)
             {
-                childrenBuilder.AppendNull();
+                childValidity.SetNull(r);
             }
             else
             {
-                childrenBuilder.Append();
                 for (var c = 0; c < rowChildCount[r]; c++)
                 {
-                    childValues.Append((uint)(rowChildStart[r] + c));
+                    childValues[childEnd++] = (uint)(rowChildStart[r] + c);
                 }
             }
             var group = tree.Group[node];
@@ -480,34 +683,32 @@ internal static class FlamegraphArrowBuilder
                 // The root and the label rows carry no frame metadata.
                 if (node == 0)
                 {
-                    labelsOnly.AppendNull();
-                    inlined.Append(false);
+                    labelsOnly.Validity.SetNull(r);
                 }
                 else
                 {
-                    labelsOnly.Append(true);
-                    inlined.AppendNull();
+                    labelsOnly.SetTrue(r);
+                    inlined.Validity.SetNull(r);
                 }
-                address.AppendNull();
+                addressColumn.Validity.SetNull(r);
                 mappingFile.AppendNull();
                 mappingBuildId.AppendNull();
-                line.AppendNull();
-                startLine.AppendNull();
+                lineColumn.Validity.SetNull(r);
+                startLineColumn.Validity.SetNull(r);
                 functionName.AppendNull();
                 systemName.AppendNull();
                 fileName.AppendNull();
                 continue;
             }
 
-            var frame = set.Frames[f];
-            labelsOnly.Append(false);
+            ref readonly var frame = ref frames[f];
             if ((conflicts & ConflictAddress) != 0)
             {
-                address.AppendNull();
+                addressColumn.Validity.SetNull(r);
             }
             else
             {
-                address.Append(frame.Address);
+                address[r] = frame.Address;
             }
             if ((conflicts & ConflictMapping) != 0 || frame.Mapping < 0)
             {
@@ -516,67 +717,71 @@ internal static class FlamegraphArrowBuilder
             }
             else
             {
-                var mapping = set.Mappings[frame.Mapping];
+                ref readonly var mapping = ref mappings[frame.Mapping];
                 mappingFile.Append(mapping.File);
                 mappingBuildId.Append(mapping.BuildId);
             }
             if ((conflicts & ConflictInlined) != 0)
             {
-                inlined.AppendNull();
+                inlined.Validity.SetNull(r);
             }
-            else
+            else if (frame.Inlined)
             {
-                inlined.Append(frame.Inlined);
+                inlined.SetTrue(r);
             }
             if (!frame.Symbolized)
             {
-                line.AppendNull();
-                startLine.AppendNull();
+                lineColumn.Validity.SetNull(r);
+                startLineColumn.Validity.SetNull(r);
                 functionName.AppendNull();
                 systemName.AppendNull();
                 fileName.AppendNull();
                 continue;
             }
-            AppendOrNull(line, frame.Line, (conflicts & ConflictLine) != 0);
-            AppendOrNull(startLine, frame.StartLine, (conflicts & ConflictStartLine) != 0);
+            if ((conflicts & ConflictLine) != 0)
+            {
+                lineColumn.Validity.SetNull(r);
+            }
+            else
+            {
+                line[r] = frame.Line;
+            }
+            if ((conflicts & ConflictStartLine) != 0)
+            {
+                startLineColumn.Validity.SetNull(r);
+            }
+            else
+            {
+                startLine[r] = frame.StartLine;
+            }
             functionName.Append(frame.Name);
-            if ((conflicts & ConflictSystemName) != 0)
-            {
-                systemName.AppendNull();
-            }
-            else
-            {
-                systemName.Append(frame.SystemName);
-            }
-            if ((conflicts & ConflictFileName) != 0)
-            {
-                fileName.AppendNull();
-            }
-            else
-            {
-                fileName.Append(frame.FileName);
-            }
+            systemName.Append((conflicts & ConflictSystemName) != 0 ? 0 : frame.SystemName);
+            fileName.Append((conflicts & ConflictFileName) != 0 ? 0 : frame.FileName);
         }
+        childOffsets[count] = childEnd;
 
+        var childrenType = new ListType(UInt32Type.Default);
+        var childrenArray = new ListArray(childrenType, count, new ArrowBuffer(childOffsetBytes), childValueColumn.Build(),
+            childValidity.Build(), childValidity.NullCount);
         var cumulativeArray = ArrowColumns.Unsigned(cumulative);
         var columns = new List<(string Name, IArrowArray Array, bool Nullable)>
         {
             ("labels_only", labelsOnly.Build(), true),
-            ("location_address", address.Build(), true),
+            ("location_address", addressColumn.Build(), true),
             ("mapping_file", mappingFile.Build(), true),
             ("mapping_build_id", mappingBuildId.Build(), true),
-            ("location_line", line.Build(), true),
+            ("location_line", lineColumn.Build(), true),
             ("inlined", inlined.Build(), true),
-            ("function_startline", startLine.Build(), true),
+            ("function_startline", startLineColumn.Build(), true),
             ("function_name", functionName.Build(), true),
             ("function_system_name", systemName.Build(), true),
             ("function_file_name", fileName.Build(), true),
-            ("children", childrenBuilder.Build(), true),
-            ("parent", parent.Build(), false),
+            ("children", childrenArray, true),
+            ("parent", parentColumn.Build(), false),
             ("cumulative", cumulativeArray, false),
             ("flat", ArrowColumns.Unsigned(flat), false),
             ("diff", ArrowColumns.Signed(diff), false),
-            ("timestamp", timestamp.Build(), false),
+            ("timestamp", timestampColumn.Build(), false),
             ("depth", ArrowColumns.Unsigned(depth), false),
             // Parca gives value_offset the cumulative column's width: offsets never exceed the root's total.
             ("value_offset", ArrowColumns.UnsignedOfWidth(valueOffset.AsSpan(0, count), cumulativeArray.Data.DataType), false),
@@ -595,19 +800,7 @@ internal static class FlamegraphArrowBuilder
             arrays[i] = array;
         }
         using var batch = new RecordBatch(schema.Build(), arrays, count);
-        return ArrowColumns.ToIpcStream(batch);
-    }
-
-    private static void AppendOrNull(Int64Array.Builder builder, long value, bool isNull)
-    {
-        if (isNull)
-        {
-            builder.AppendNull();
-        }
-        else
-        {
-            builder.Append(value);
-        }
+        return ArrowColumns.ToByteString(batch);
     }
 
     private static int LabelValue((int Key, int Value)[] pairs, int key)

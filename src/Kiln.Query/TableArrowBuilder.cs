@@ -34,14 +34,14 @@ internal static class TableArrowBuilder
             (callees[rowOf[caller]] ??= []).Add(rowOf[callee]);
         }
 
-        var mappingFile = new DictionaryColumn(set.Strings, utf8: true);
-        var mappingBuildId = new DictionaryColumn(set.Strings, utf8: true);
+        var mappingFile = new DictionaryColumn(set.Strings, order.Length, utf8: true);
+        var mappingBuildId = new DictionaryColumn(set.Strings, order.Length, utf8: true);
         var address = new UInt64Array.Builder();
         var line = new Int64Array.Builder();
         var startLine = new Int64Array.Builder();
-        var functionName = new DictionaryColumn(set.Strings, utf8: true);
-        var systemName = new DictionaryColumn(set.Strings, utf8: true);
-        var fileName = new DictionaryColumn(set.Strings, utf8: true);
+        var functionName = new DictionaryColumn(set.Strings, order.Length, utf8: true);
+        var systemName = new DictionaryColumn(set.Strings, order.Length, utf8: true);
+        var fileName = new DictionaryColumn(set.Strings, order.Length, utf8: true);
         var cumulative = new Int64Array.Builder();
         var cumulativeDiff = new Int64Array.Builder();
         var flat = new Int64Array.Builder();
@@ -115,7 +115,7 @@ internal static class TableArrowBuilder
         using var batch = new RecordBatch(schema.Build(), arrays, order.Length);
         return new TableArrow
         {
-            Record = Google.Protobuf.ByteString.CopyFrom(ArrowColumns.ToIpcStream(batch)),
+            Record = ArrowColumns.ToByteString(batch),
             Unit = set.Unit,
         };
     }
