@@ -22,5 +22,22 @@ for project in tests/*/*.csproj; do
   passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
   rm -f "$log"
 done
+# The web UI: vitest unit tests, then end to end (a real kiln server from the build above, Debian's Chromium).
+for suite in "ui:test" "ui-e2e:e2e"; do
+  name=${suite%%:*}
+  log=$(mktemp)
+  if (cd ui && NO_COLOR=1 npm run --silent "${suite#*:}") >"$log" 2>&1; then ok=1; else ok=0; status=1; fi
+  # "      Tests  2 failed | 40 passed | 1 skipped (43)"
+  line=$(grep -E '^ +Tests +[0-9]' "$log" | tail -1 || true)
+  count() { grep -oE "[0-9]+ $1" <<<"$line" | grep -oE '[0-9]+' || echo 0; }
+  p=$(count passed); f=$(count failed); s=$(count skipped)
+  # A suite that fails outside any test (a hook, a missing browser) still counts as a failure.
+  if [ "$ok" -eq 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  if [ "$ok" -eq 0 ] || [ -z "$line" ]; then grep -vE '^npm (warn|notice)' "$log" | tail -80; fi
+  [ "$name" = ui-e2e ] && [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ] && echo "ui-e2e: skipped: needs Chromium (apt-get install chromium); CI installs it"
+  echo "$name: $p passed, $f failed, $s skipped"
+  passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+  rm -f "$log"
+done
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ] && exit $status || exit 1

@@ -24,7 +24,11 @@ public static class KilnServer
     /// Creates the application around an opened store. Throws <see cref="ArgumentException"/> listing every
     /// invalid option. The caller runs it; stopping it flushes and closes the store.
     /// </summary>
-    public static WebApplication Build(KilnServerOptions options, string[]? args = null, Action<ILoggingBuilder>? logging = null)
+    /// <param name="options">The server's settings.</param>
+    /// <param name="args">Host arguments (configuration overrides).</param>
+    /// <param name="logging">Adjusts logging.</param>
+    /// <param name="configure">Adjusts the builder last, e.g. to replace the host lifetime when another component decides when to stop.</param>
+    public static WebApplication Build(KilnServerOptions options, string[]? args = null, Action<ILoggingBuilder>? logging = null, Action<WebApplicationBuilder>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         var errors = options.Validate();
@@ -39,6 +43,7 @@ public static class KilnServer
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Grpc.AspNetCore.Server", LogLevel.Warning);
         logging?.Invoke(builder.Logging);
+        configure?.Invoke(builder);
         var router = new Http2PrefaceRouter();
         var http2Socket = Path.Combine(Path.GetTempPath(), $"kiln-{Environment.ProcessId}-{Guid.NewGuid():N}.h2.sock");
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -101,6 +106,9 @@ public static class KilnServer
         app.MapMetrics("/metrics");
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         app.MapGet("/readyz", () => Results.Text("ready\n"));
+
+        // The web UI at / (static files and a page fallback that leaves every path above alone).
+        app.MapWebUi(WebUi.DefaultDirectory);
         return app;
     }
 

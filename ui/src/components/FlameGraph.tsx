@@ -1,0 +1,254 @@
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
+import { binaryPalette, diffColor, shareChange, type Theme } from "../flame/colors";
+import { matchNodes, nodeByPath, pathTo, type FlameTree, type Highlight } from "../flame/model";
+import { draw, FONT, hitTest, ROW_HEIGHT, type Viewport } from "../flame/render";
+import { formatPercent, formatValue } from "../format";
+import { useWidth } from "../hooks";
+
+interface Props {
+  tree: FlameTree;
+  unit: string;
+  theme: Theme;
+  highlight: Highlight;
+  zoom: string[];
+  onZoom: (path: string[]) => void;
+  /** Time of the last paint, for the benchmark page. */
+  onPaint?: (ms: number, drawn: number) => void;
+}
+
+const MAX_HEIGHT = 640;
+
+let measuredCharWidth = 0;
+function charWidth(ctx: CanvasRenderingContext2D): number {
+  if (!measuredCharWidth) {
+    ctx.font = FONT;
+    measuredCharWidth = ctx.measureText("abcdefghijklmnopqrstuvwxyz").width / 26 || 7;
+  }
+  return measuredCharWidth;
+}
+
+/** Canvas icicle graph with hover details, click to zoom, breadcrumbs and keyboard navigation. */
+export function FlameGraph({ tree, unit, theme, highlight, zoom, onZoom, onPaint }: Props) {
+  const [boxRef, width] = useWidth<HTMLDivElement>();
+  const canvasRef = useRef<HTMLCanvasElement>(null);
+  const scrollRef = useRef<HTMLDivElement>(null);
+  const [scrollTop, setScrollTop] = useState(0);
+  const [hover, setHover] = useState<{ node: number; x: number; y: number } | null>(null);
+  const [focused, setFocused] = useState(-1);
+  const zoomNode = useMemo(() => nodeByPath(tree, zoom), [tree, zoom]);
+  const matches = useMemo(() => matchNodes(tree, highlight), [tree, highlight]);
+  const fullHeight = (tree.maxDepth + 1) * ROW_HEIGHT;
+  const viewHeight = Math.min(fullHeight, MAX_HEIGHT);
+  const diffTotals = tree.diff ? { compared: tree.cumulative[0], baseline: tree.cumulative[0] - tree.diff[0] } : null;
+
+  const viewport = (top: number): Viewport => ({
+    zoom: zoomNode,
+    width,
+    firstRow: Math.floor(top / ROW_HEIGHT),
+    lastRow: Math.ceil((top + viewHeight) / ROW_HEIGHT),
+  });
+
+  useLayoutEffect(() => {
+    const canvas = canvasRef.current;
+    if (!canvas || width === 0) return;
+    const started = performance.now();
+    const ratio = window.devicePixelRatio || 1;
+    const w = Math.round(width * ratio);
+    const h = Math.round(viewHeight * ratio);
+    if (canvas.width !== w || canvas.height !== h) {
+      canvas.width = w;
+      canvas.height = h;
+    }
+    const ctx = canvas.getContext("2d", { alpha: false })!;
+    const vp = viewport(scrollTop);
+    // Rows are drawn from the first visible one; the sub-row scroll offset is applied by translating.
+    const offset = scrollTop - vp.firstRow * ROW_HEIGHT;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    const drawn = draw(ctx, tree, vp, viewHeight + ROW_HEIGHT, {
+      theme,
+      matched: highlight && highlight.text ? matches.matched : null,
+      hovered: hover?.node ?? -1,
+      focused,
+      ratio,
+      charWidth: charWidth(ctx),
+      offsetY: -offset,
+    });
+    onPaint?.(performance.now() - started, drawn);
+  });
+
+  // A new profile or zoom resets keyboard focus to the zoomed node.
+  useEffect(() => setFocused(-1), [tree, zoomNode]);
+
+  const zoomTo = (node: number) => onZoom(node <= 0 ? [] : pathTo(tree, node).map((i) => tree.names[tree.nameId[i]]));
+
+  const nodeAt = (e: React.MouseEvent) => {
+    const rect = canvasRef.current!.getBoundingClientRect();
+    return hitTest(tree, viewport(scrollTop), e.clientX - rect.left, e.clientY - rect.top + scrollTop);
+  };
+
+  const onKey = (e: React.KeyboardEvent) => {
+    const cur = focused >= 0 ? focused : zoomNode;
+    let next = -1;
+    if (e.key === "ArrowDown") {
+      // the widest child
+      let best = -1;
+      for (let c = cur + 1; c < tree.end[cur]; c = tree.end[c]) if (best < 0 || tree.cumulative[c] > tree.cumulative[best]) best = c;
+      next = best;
+    } else if (e.key === "ArrowUp") next = tree.parent[cur];
+    else if (e.key === "ArrowRight" || e.key === "ArrowLeft") {
+      const p = tree.parent[cur];
+      if (p >= 0) {
+        const siblings: number[] = [];
+        for (let c = p + 1; c < tree.end[p]; c = tree.end[c]) siblings.push(c);
+        const k = siblings.indexOf(cur) + (e.key === "ArrowRight" ? 1 : -1);
+        next = siblings[k] ?? -1;
+      }
+    } else if (e.key === "Enter" || e.key === " ") {
+      zoomTo(cur);
+      e.preventDefault();
+      return;
+    } else if (e.key === "Escape") {
+      onZoom([]);
+      e.preventDefault();
+      return;
+    } else return;
+    e.preventDefault();
+    if (next >= 0) {
+      setFocused(next);
+      const y = tree.depth[next] * ROW_HEIGHT;
+      const sc = scrollRef.current;
+      if (sc && (y < sc.scrollTop || y + ROW_HEIGHT > sc.scrollTop + viewHeight)) sc.scrollTop = y - viewHeight / 2;
+    }
+  };
+
+  const detail = hover ? hover.node : focused;
+  const crumbs = zoomNode > 0 ? pathTo(tree, zoomNode) : [];
+  const legend = useMemo(() => {
+    if (tree.diff) return [];
+    const totals = new Float64Array(tree.binaries.length);
+    for (let i = 0; i < tree.size; i++) if (tree.binaryId[i] >= 0) totals[tree.binaryId[i]] += tree.self[i];
+    const colors = binaryPalette(tree.binaries, theme);
+    return tree.binaries
+      .map((b, k) => ({ name: b, value: totals[k], color: colors[k] }))
+      .sort((a, b) => b.value - a.value)
+      .slice(0, 12);
+  }, [tree, theme]);
+
+  return (
+    <div className="flame" ref={boxRef}>
+      <nav className="crumbs" aria-label="Zoom path">
+        <button type="button" className="crumb" onClick={() => onZoom([])} aria-current={crumbs.length === 0 ? "true" : undefined}>
+          root
+        </button>
+        {crumbs.map((i, k) => (
+          <span key={i}>
+            <span className="sep" aria-hidden>
+              ›
+            </span>
+            <button type="button" className="crumb" title={tree.names[tree.nameId[i]]} onClick={() => zoomTo(i)} aria-current={k === crumbs.length - 1 ? "true" : undefined}>
+              {tree.names[tree.nameId[i]]}
+            </button>
+          </span>
+        ))}
+        {crumbs.length > 0 && (
+          <button type="button" className="link reset" onClick={() => onZoom([])}>
+            Reset zoom
+          </button>
+        )}
+      </nav>
+      <div
+        className="flame-scroll"
+        ref={scrollRef}
+        style={{ height: viewHeight }}
+        onScroll={(e) => setScrollTop((e.target as HTMLDivElement).scrollTop)}
+      >
+        <div style={{ height: fullHeight, position: "relative" }}>
+          <canvas
+            ref={canvasRef}
+            className="flame-canvas"
+            data-testid="flamegraph"
+            style={{ width: width || "100%", height: viewHeight, position: "sticky", top: 0, display: "block" }}
+            tabIndex={0}
+            role="img"
+            aria-label={`Flame graph of ${tree.size} frames. Arrow keys move between frames, Enter zooms, Escape resets.`}
+            onMouseMove={(e) => {
+              const node = nodeAt(e);
+              const box = boxRef.current!.getBoundingClientRect();
+              setHover(node >= 0 ? { node, x: e.clientX - box.left, y: e.clientY - box.top } : null);
+            }}
+            onMouseLeave={() => setHover(null)}
+            onClick={(e) => {
+              const node = nodeAt(e);
+              if (node >= 0) zoomTo(node === zoomNode ? tree.parent[node] : node);
+            }}
+            onKeyDown={onKey}
+          />
+        </div>
+      </div>
+      {detail >= 0 && detail < tree.size && (
+        <div
+          className={hover ? "tooltip" : "tooltip docked"}
+          role="status"
+          style={hover ? { left: Math.min(hover.x + 14, Math.max(0, width - 340)), top: hover.y + 18 } : undefined}
+        >
+          <div className="tt-name">{tree.names[tree.nameId[detail]]}</div>
+          <table>
+            <tbody>
+              <tr>
+                <th>Binary</th>
+                <td>{tree.binaryId[detail] >= 0 ? tree.binaries[tree.binaryId[detail]] : "unknown"}</td>
+              </tr>
+              <tr>
+                <th>Total</th>
+                <td>
+                  {formatValue(tree.cumulative[detail], unit)} ({formatPercent(tree.cumulative[detail], tree.total)})
+                </td>
+              </tr>
+              <tr>
+                <th>Self</th>
+                <td>
+                  {formatValue(tree.self[detail], unit)} ({formatPercent(tree.self[detail], tree.total)})
+                </td>
+              </tr>
+              {tree.diff && diffTotals && (
+                <>
+                  <tr>
+                    <th>Baseline</th>
+                    <td>
+                      {formatValue(tree.cumulative[detail] - tree.diff[detail], unit)} ({formatPercent(tree.cumulative[detail] - tree.diff[detail], diffTotals.baseline)})
+                    </td>
+                  </tr>
+                  <tr>
+                    <th>Change</th>
+                    <td>{formatShareChange(shareChange(tree.cumulative[detail], tree.diff[detail], diffTotals.compared, diffTotals.baseline))}</td>
+                  </tr>
+                </>
+              )}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <div className="legend" aria-label="Legend">
+        {tree.diff ? (
+          <>
+            <span className="swatch" style={{ background: diffColor(-1, theme) }} /> smaller share
+            <span className="swatch" style={{ background: diffColor(0, theme) }} /> unchanged
+            <span className="swatch" style={{ background: diffColor(1, theme) }} /> larger share (compared with baseline)
+          </>
+        ) : (
+          legend.map((b) => (
+            <span key={b.name} className="legend-item">
+              <span className="swatch" style={{ background: b.color }} />
+              {b.name}
+            </span>
+          ))
+        )}
+      </div>
+    </div>
+  );
+}
+
+export function formatShareChange(change: number): string {
+  const pts = change * 100;
+  return `${pts >= 0 ? "+" : ""}${pts.toFixed(2)} points of the whole`;
+}
