@@ -6,5 +6,10 @@ var root = new RootCommand("Kiln: continuous profiling for Linux fleets.")
     ServerCommand.Create(),
     PushCommand.Create(),
     QueryCommand.Create(),
+    AgentCommand.Create(),
+    UpCommand.Create(),
 };
-return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
+// Ctrl-C / SIGTERM cancel the command's token; servers and agents then flush and send what they hold, which may
+// take longer than System.CommandLine's default two seconds before it ends the process.
+var invocation = new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(30) };
+return await root.Parse(args).InvokeAsync(invocation).ConfigureAwait(false);

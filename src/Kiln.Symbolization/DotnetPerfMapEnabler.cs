@@ -38,7 +38,9 @@ public enum PerfMapEnableResult
 /// <summary>
 /// Asks .NET 8+ processes that did not configure perf maps to start writing one, over the runtime's diagnostics IPC
 /// socket (<c>dotnet-diagnostic-NSPID-*-socket</c> in the process's temp directory, seen through /proc/PID/root), so
-/// their JIT frames can be named without a restart. Each process is tried once.
+/// their JIT frames can be named without a restart. Each process is tried until the outcome is final: a process whose
+/// .NET host has not loaded the runtime yet, or whose runtime has not opened its socket yet, is tried again on the next
+/// call. Thread-safe.
 /// </summary>
 public sealed partial class DotnetPerfMapEnabler(ILogger<DotnetPerfMapEnabler>? logger = null, string procRoot = "/proc")
 {
@@ -52,6 +54,7 @@ public sealed partial class DotnetPerfMapEnabler(ILogger<DotnetPerfMapEnabler>? 
 
     private readonly ILogger _logger = (ILogger?)logger ?? NullLogger.Instance;
     private readonly HashSet<(int Pid, ulong StartTime)> _handled = [];
+    private readonly Lock _gate = new();
 
     /// <summary>For tests: always speak the IPC protocol directly instead of through DiagnosticsClient.</summary>
     internal bool ForceRawIpc { get; set; }
@@ -62,17 +65,38 @@ public sealed partial class DotnetPerfMapEnabler(ILogger<DotnetPerfMapEnabler>? 
     {
         var start = ProcFs.ReadStartTime(pid, procRoot);
         if (start == null) return PerfMapEnableResult.ProcessUnavailable;
-        if (_handled.Contains((pid, start.Value))) return PerfMapEnableResult.AlreadyHandled;
-        var result = Decide(pid, mappings);
-        _handled.Add((pid, start.Value));
-        return result;
+        lock (_gate)
+        {
+            if (_handled.Contains((pid, start.Value))) return PerfMapEnableResult.AlreadyHandled;
+            var result = Decide(pid, mappings, out var final);
+            if (final) _handled.Add((pid, start.Value));
+            return result;
+        }
     }
 
     /// <summary>Forgets processes handled before so the set does not grow without bound; pass the live pids.</summary>
-    public void Retain(IReadOnlySet<int> livePids) => _handled.RemoveWhere(h => !livePids.Contains(h.Pid));
-
-    private PerfMapEnableResult Decide(int pid, IReadOnlyList<Mapping>? mappings)
+    public void Retain(IReadOnlySet<int> livePids)
     {
+        lock (_gate)
+            _handled.RemoveWhere(h => !livePids.Contains(h.Pid));
+    }
+
+    private PerfMapEnableResult Decide(int pid, IReadOnlyList<Mapping>? mappings, out bool final)
+    {
+        var result = Examine(pid, mappings, out var hostLoading);
+        final = result switch
+        {
+            // The .NET host (libhostfxr) loads libcoreclr with dlopen, and the runtime opens its socket during startup.
+            PerfMapEnableResult.NotDotnet => !hostLoading,
+            PerfMapEnableResult.NoDiagnosticsSocket or PerfMapEnableResult.ProcessUnavailable => false,
+            _ => true,
+        };
+        return result;
+    }
+
+    private PerfMapEnableResult Examine(int pid, IReadOnlyList<Mapping>? mappings, out bool hostLoading)
+    {
+        hostLoading = false;
         try
         {
             mappings ??= ProcMaps.Read(pid, procRoot);
@@ -85,6 +109,7 @@ public sealed partial class DotnetPerfMapEnabler(ILogger<DotnetPerfMapEnabler>? 
         foreach (var m in mappings)
         {
             if (m.FilePath.EndsWith("/libcoreclr.so", StringComparison.Ordinal)) { coreclr = m.FilePath; break; }
+            if (m.FilePath.EndsWith("/libhostfxr.so", StringComparison.Ordinal)) hostLoading = true;
         }
         if (coreclr == null) return PerfMapEnableResult.NotDotnet;
         if (RuntimeMajorVersion(coreclr) is int major && major < 8) return PerfMapEnableResult.UnsupportedRuntime;

@@ -25,7 +25,8 @@ public sealed class SymbolizerOptions
 /// Resolves user addresses of any process (through /proc/PID/maps, the mapped ELF files and JIT perf maps)
 /// and kernel addresses (through /proc/kallsyms). Parsed files are cached by identity (device+inode+mtime+size,
 /// deduplicated by GNU build ID), so cost grows with distinct binaries, not with processes. Steady-state
-/// lookups allocate nothing. Not thread-safe: use one instance per symbolizing thread.
+/// lookups allocate nothing. Thread-safe: calls are serialized, so that <see cref="Prepare"/> can run on a watcher
+/// thread while another thread symbolizes.
 /// </summary>
 public sealed class Symbolizer
 {
@@ -34,6 +35,7 @@ public sealed class Symbolizer
     private readonly Dictionary<FileKey, CachedObject> _files = [];
     private readonly Dictionary<string, CachedObject> _byBuildId = new(StringComparer.Ordinal);
     private readonly Dictionary<string, MappingInfo> _kernelMappings = new(StringComparer.Ordinal);
+    private readonly Lock _gate = new();
     private Kallsyms? _kallsyms;
 
     public Symbolizer(SymbolizerOptions? options = null) => _options = options ?? new SymbolizerOptions();
@@ -41,7 +43,14 @@ public sealed class Symbolizer
     public SymbolizerCounters Counters { get; } = new();
 
     /// <summary>The kernel symbol table in use (loaded on first kernel lookup).</summary>
-    public Kallsyms Kallsyms => _kallsyms ??= LoadKallsyms();
+    public Kallsyms Kallsyms
+    {
+        get
+        {
+            lock (_gate)
+                return _kallsyms ??= LoadKallsyms();
+        }
+    }
 
     /// <summary>
     /// Symbolizes <paramref name="addresses"/> of process <paramref name="pid"/> into <paramref name="frames"/>
@@ -52,6 +61,35 @@ public sealed class Symbolizer
     {
         if (frames.Length < addresses.Length)
             throw new ArgumentException($"frames has {frames.Length} slots for {addresses.Length} addresses", nameof(frames));
+        lock (_gate)
+            SymbolizeUserLocked(pid, addresses, frames);
+    }
+
+    /// <summary>
+    /// Reads a process's memory maps and the symbols of every executable file it maps now, while it runs, so that
+    /// its addresses can be named later even if it exits before they are symbolized (within
+    /// <see cref="SymbolizerOptions.Retention"/>). Call it when a process is first seen and after it exec'd.
+    /// </summary>
+    public void Prepare(int pid)
+    {
+        lock (_gate)
+        {
+            var now = Environment.TickCount64;
+            var known = _processes.ContainsKey(pid);
+            var entry = GetProcess(pid, now);
+            if (known && entry.MapsReadAt != now)
+                RefreshMaps(entry, now);
+            for (var i = 0; i < entry.Mappings.Length; i++)
+            {
+                var m = entry.Mappings[i];
+                if (m.IsFileBacked && m.IsExecutable && !m.IsDoubleMapper)
+                    entry.Infos[i] ??= CreateInfo(entry, i);
+            }
+        }
+    }
+
+    private void SymbolizeUserLocked(int pid, ReadOnlySpan<ulong> addresses, Span<SymbolizedFrame> frames)
+    {
         var now = Environment.TickCount64;
         var entry = GetProcess(pid, now);
         var mapsRefreshed = false;
@@ -81,7 +119,13 @@ public sealed class Symbolizer
     /// <summary>Symbolizes one kernel address from /proc/kallsyms.</summary>
     public SymbolizedFrame SymbolizeKernel(ulong address)
     {
-        var ks = Kallsyms;
+        lock (_gate)
+            return SymbolizeKernelLocked(address);
+    }
+
+    private SymbolizedFrame SymbolizeKernelLocked(ulong address)
+    {
+        var ks = _kallsyms ??= LoadKallsyms();
         if (ks.TryFind(address, out var index))
         {
             Counters.KernelHitsField++;
@@ -96,11 +140,22 @@ public sealed class Symbolizer
     }
 
     /// <summary>Re-reads /proc/kallsyms (after modules were loaded or unloaded).</summary>
-    public void ReloadKallsyms() => _kallsyms = LoadKallsyms();
+    public void ReloadKallsyms()
+    {
+        var loaded = LoadKallsyms();
+        lock (_gate)
+            _kallsyms = loaded;
+    }
 
     /// <summary>Drops processes and files unused for longer than <see cref="SymbolizerOptions.Retention"/>;
     /// call once per profiling window.</summary>
     public void Trim()
+    {
+        lock (_gate)
+            TrimLocked();
+    }
+
+    private void TrimLocked()
     {
         var now = Environment.TickCount64;
         var retention = (long)_options.Retention.TotalMilliseconds;
@@ -128,7 +183,11 @@ public sealed class Symbolizer
     }
 
     /// <summary>Forgets a process now (e.g. after its pid was seen reused).</summary>
-    public void Forget(int pid) => _processes.Remove(pid);
+    public void Forget(int pid)
+    {
+        lock (_gate)
+            _processes.Remove(pid);
+    }
 
     private SymbolizedFrame Resolve(ProcessEntry entry, int idx, ulong address, ref bool perfMapRefreshed)
     {

@@ -77,7 +77,7 @@ public sealed class KilnProcess : IAsyncDisposable
         {
             try
             {
-                return await StartOnceAsync(dataDirectory, owns, extraArgs).ConfigureAwait(false);
+                return await StartOnceAsync(dataDirectory, owns, FreePort(), extraArgs).ConfigureAwait(false);
             }
             catch (PortTakenException) when (attempt < 3)
             {
@@ -85,9 +85,11 @@ public sealed class KilnProcess : IAsyncDisposable
         }
     }
 
-    private static async Task<KilnProcess> StartOnceAsync(string dataDirectory, bool owns, string[] extraArgs)
+    /// <summary>Starts a server on a given port and data directory (left alone on dispose), e.g. to bring back one that was stopped.</summary>
+    public static Task<KilnProcess> StartOnPortAsync(string dataDirectory, int port) => StartOnceAsync(dataDirectory, false, port, []);
+
+    private static async Task<KilnProcess> StartOnceAsync(string dataDirectory, bool owns, int port, string[] extraArgs)
     {
-        var port = FreePort();
         var start = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,

@@ -10,6 +10,7 @@ public enum BpfMapType
     Array = 2,
     PerCpuArray = 6,
     StackTrace = 7,
+    LruHash = 9,
 }
 
 /// <summary>A program in a BPF object file: its function name and ELF section (e.g. "perf_event").</summary>

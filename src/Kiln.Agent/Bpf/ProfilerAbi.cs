@@ -9,6 +9,7 @@ internal static class ProfilerAbi
     internal const string Program = "sample";
     internal const string ActiveBuffer = "active_buffer";
     internal const string Counters = "counters";
+    internal const string NewProcesses = "new_processes";
     internal const int MaxStackDepth = 127;
 
     internal static string Counts(int buffer) => buffer == 0 ? "counts_0" : "counts_1";
@@ -47,7 +48,8 @@ internal enum CounterIndex
     UserStackError = 6,
     KernelStackError = 7,
     CountsDropped = 8,
-    Count = 9,
+    NewProcessDropped = 9,
+    Count = 10,
 }
 
 /// <summary>One stack from a BPF_MAP_TYPE_STACK_TRACE map: up to 127 instruction pointers, leaf first, zero-padded.</summary>

@@ -7,14 +7,21 @@
 // flips `active_buffer`, waits for in-flight programs to finish, and then drains and clears the
 // idle half while the program writes to the other one. This keeps counts and the stack ids they
 // refer to consistent within one window, without losing samples taken during the drain.
+//
+// New processes: the first sample of a process (or of a process image after exec) puts its pid into
+// `new_processes`, which the agent polls several times a second. It reads the process's memory
+// maps and labels right away, so a process that exits before the window ends is still symbolized.
 
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
 
 #define MAX_STACK_DEPTH 127
 #define COMM_LEN 16
 #define STACK_ENTRIES 16384
 #define COUNT_ENTRIES 16384
+#define KNOWN_PROCESS_ENTRIES 16384
+#define NEW_PROCESS_ENTRIES 4096
 
 #define EFAULT 14
 #define EEXIST 17
@@ -41,7 +48,8 @@ enum counter {
     COUNTER_USER_STACK_ERROR = 6,    // any other bpf_get_stackid failure
     COUNTER_KERNEL_STACK_ERROR = 7,
     COUNTER_COUNTS_DROPPED = 8,      // counts map full (or another update failure): sample lost
-    COUNTER_MAX = 9,
+    COUNTER_NEW_PROCESS_DROPPED = 9, // new_processes full: the agent learns of the process at window end
+    COUNTER_MAX = 10,
 };
 
 struct stack_map {
@@ -70,6 +78,29 @@ struct {
     __type(value, u32);
     __uint(max_entries, 1);
 } active_buffer SEC(".maps");
+
+// pid -> address of its mm_struct when last announced; a different mm means the process exec'd.
+// LRU: a forgotten process is announced again, which only costs the agent a re-read.
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __type(key, u32);
+    __type(value, u64);
+    __uint(max_entries, KNOWN_PROCESS_ENTRIES);
+} known_processes SEC(".maps");
+
+// Processes announced since the agent last polled (pid -> mm); the agent deletes what it reads.
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __type(key, u32);
+    __type(value, u64);
+    __uint(max_entries, NEW_PROCESS_ENTRIES);
+} new_processes SEC(".maps");
+
+// Only the field the program reads, relocated by libbpf against the running kernel's BTF (CO-RE), so
+// the object does not depend on the layout of the kernel it was compiled on.
+struct task_struct___kiln {
+    void *mm;
+} __attribute__((preserve_access_index));
 
 // Per-CPU counters, never reset by the program; the agent reports differences between reads.
 struct {
@@ -132,6 +163,21 @@ static __always_inline int record(struct bpf_perf_event_data *ctx, void *stacks,
     return 0;
 }
 
+// Announces a process the first time it is sampled, and again after it exec'd.
+static __always_inline void announce(u32 pid)
+{
+    struct task_struct___kiln *task = (void *)bpf_get_current_task();
+    u64 mm = (u64)BPF_CORE_READ(task, mm);
+    if (mm == 0)
+        return; // kernel thread: no user space to read
+    u64 *known = bpf_map_lookup_elem(&known_processes, &pid);
+    if (known && *known == mm)
+        return;
+    bpf_map_update_elem(&known_processes, &pid, &mm, BPF_ANY);
+    if (bpf_map_update_elem(&new_processes, &pid, &mm, BPF_ANY) != 0)
+        count(COUNTER_NEW_PROCESS_DROPPED);
+}
+
 SEC("perf_event")
 int sample(struct bpf_perf_event_data *ctx)
 {
@@ -141,6 +187,7 @@ int sample(struct bpf_perf_event_data *ctx)
         return 0;
     }
     count(COUNTER_SAMPLES);
+    announce(pid_tgid >> 32);
 
     u32 zero = 0;
     u32 *active = bpf_map_lookup_elem(&active_buffer, &zero);

@@ -24,6 +24,8 @@ public readonly record struct Sample(int Pid, int Tid, string ThreadComm, ulong[
 /// <param name="KernelStackErrors">Other bpf_get_stackid failures for kernel stacks.</param>
 /// <param name="CountsDropped">Samples lost entirely because the counts map was full.</param>
 /// <param name="StacksMissing">Stack ids a count referred to that were gone from the stack map when drained.</param>
+/// <param name="NewProcessNoticesDropped">New processes the kernel could not announce early (queue full); they are
+/// symbolized when the window is drained, which misses them if they exited by then.</param>
 public readonly record struct SamplingCounters(
     long Samples,
     long IdleSkipped,
@@ -34,7 +36,8 @@ public readonly record struct SamplingCounters(
     long UserStackErrors,
     long KernelStackErrors,
     long CountsDropped,
-    long StacksMissing);
+    long StacksMissing,
+    long NewProcessNoticesDropped);
 
 /// <summary>All samples of every CPU over one profiling window, as drained from the kernel.</summary>
 public sealed class SampleWindow(DateTimeOffset start, TimeSpan duration, int samplingFrequency, IReadOnlyList<Sample> samples, SamplingCounters counters)

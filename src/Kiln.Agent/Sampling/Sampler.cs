@@ -35,6 +35,9 @@ public sealed class Sampler : IDisposable
     private readonly BpfMap _counters;
     private readonly BpfMap[] _counts;
     private readonly BpfMap[] _stacks;
+    private readonly BpfMap _newProcesses;
+    private readonly Lock _newProcessesGate = new();
+    private readonly List<uint> _newPids = [];
     private readonly Channel<SampleWindow> _windows;
     private readonly ManualResetEventSlim _stop = new();
     private readonly Thread _thread;
@@ -69,6 +72,8 @@ public sealed class Sampler : IDisposable
             map.CheckSizes<SampleKey, ulong>();
         foreach (var map in _stacks)
             map.CheckSizes<uint, ulong>(ProfilerAbi.MaxStackDepth);
+        _newProcesses = collection.Map(ProfilerAbi.NewProcesses);
+        _newProcesses.CheckSizes<uint, ulong>();
         _perCpu = new ulong[Math.Max(1, Libbpf.NumPossibleCpus())];
         _windows = Channel.CreateBounded<SampleWindow>(new BoundedChannelOptions(options.WindowQueueCapacity)
         {
@@ -140,6 +145,33 @@ public sealed class Sampler : IDisposable
         if (_thread.IsAlive)
             _thread.Join();
         ReleaseKernelObjects();
+    }
+
+    /// <summary>
+    /// Adds to <paramref name="pids"/> the processes sampled for the first time (or for the first time since they
+    /// exec'd) since the previous call, so that their maps and labels can be read while they still run. Call it
+    /// from one thread, a few times a second; returns nothing once the sampler stopped.
+    /// </summary>
+    public void TakeNewProcesses(List<int> pids)
+    {
+        ArgumentNullException.ThrowIfNull(pids);
+        lock (_newProcessesGate)
+        {
+            if (Volatile.Read(ref _stopped) != 0)
+                return;
+            _newPids.Clear();
+            uint? previous = null;
+            while (_newProcesses.TryGetNextKey(previous, out var pid))
+            {
+                _newPids.Add(pid);
+                previous = pid;
+            }
+            foreach (var pid in _newPids)
+            {
+                _newProcesses.Delete(pid);
+                pids.Add((int)pid);
+            }
+        }
     }
 
     public void Dispose()
@@ -313,11 +345,14 @@ public sealed class Sampler : IDisposable
             UserStackErrors: delta[(int)CounterIndex.UserStackError],
             KernelStackErrors: delta[(int)CounterIndex.KernelStackError],
             CountsDropped: delta[(int)CounterIndex.CountsDropped],
-            StacksMissing: missing);
+            StacksMissing: missing,
+            NewProcessNoticesDropped: delta[(int)CounterIndex.NewProcessDropped]);
     }
 
     private void ReleaseKernelObjects()
     {
+        lock (_newProcessesGate)
+            _newProcesses.Dispose();
         _collection.Dispose();
         _activeBuffer.Dispose();
         _counters.Dispose();

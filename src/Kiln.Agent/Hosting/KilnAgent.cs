@@ -1,0 +1,97 @@
+using Kiln.Agent.Labels;
+using Kiln.Agent.Profiling;
+using Kiln.Agent.Sampling;
+using Kiln.Agent.Shipping;
+using Kiln.Symbolization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Prometheus;
+
+namespace Kiln.Agent.Hosting;
+
+/// <summary>Builds the <c>kiln agent</c> application: the sampling pipeline plus /metrics and /healthz on <see cref="AgentOptions.HttpAddress"/>.</summary>
+public static class KilnAgent
+{
+    /// <summary>
+    /// Validates the options, loads the relabel config and starts sampling (BPF programs attached to every CPU), so
+    /// that every problem surfaces here rather than after the host started. Throws <see cref="ArgumentException"/>
+    /// listing invalid options, <see cref="ConfigException"/> for a bad config file,
+    /// <see cref="UnauthorizedAccessException"/> naming missing capabilities and <see cref="KernelCallException"/>
+    /// when the kernel refuses a step. The caller runs the returned application; stopping it ships what is left.
+    /// </summary>
+    /// <param name="options">The agent's settings.</param>
+    /// <param name="logging">Adjusts logging.</param>
+    /// <param name="configure">Adjusts the builder last, e.g. to replace the host lifetime when another component decides when to stop.</param>
+    public static WebApplication Build(AgentOptions options, Action<ILoggingBuilder>? logging = null, Action<WebApplicationBuilder>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var errors = options.Validate();
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException(string.Join(Environment.NewLine, errors));
+        }
+        var rules = options.ConfigPath is null ? [] : AgentConfig.Load(options.ConfigPath).RelabelConfigs;
+        AgentOptions.TryParseEndpoint(options.HttpAddress, out var endpoint);
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("System.Net.Http", LogLevel.Warning);
+        builder.Logging.AddFilter("Grpc.Net.Client", LogLevel.Warning);
+        logging?.Invoke(builder.Logging);
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(endpoint!));
+
+        // Load and attach first: a missing capability or a kernel refusal ends the command before anything listens.
+        using var bootstrapLogging = LoggerFactory.Create(b => logging?.Invoke(b));
+        var sampler = Sampler.Start(options.Sampling, bootstrapLogging.CreateLogger<Sampler>());
+        try
+        {
+            var services = builder.Services;
+            services.AddSingleton(options);
+            services.AddSingleton(sampler);
+            services.AddSingleton(TimeProvider.System);
+            services.AddSingleton(new Symbolizer(new SymbolizerOptions { ProcRoot = options.ProcRoot }));
+            services.AddSingleton(sp => new DotnetPerfMapEnabler(sp.GetRequiredService<ILogger<DotnetPerfMapEnabler>>(), options.ProcRoot));
+            services.AddSingleton(new ProcessLabeler(options.Node, options.ProcRoot));
+            services.AddSingleton(sp =>
+            {
+                var labeler = sp.GetRequiredService<ProcessLabeler>();
+                var perfMaps = sp.GetRequiredService<DotnetPerfMapEnabler>();
+                return new WindowProfiler(
+                    sp.GetRequiredService<Symbolizer>(),
+                    options.Node,
+                    labeler.Labels,
+                    rules.Count == 0 ? null : labels => Relabeler.Apply(labels, rules),
+                    pid => perfMaps.TryEnable(pid));
+            });
+            services.AddSingleton(sp => new ProfileShipper(options.Shipping, sp.GetRequiredService<ILogger<ProfileShipper>>()));
+            services.AddSingleton<ProcessWatcher>();
+            services.AddSingleton<AgentHealth>();
+            services.AddHostedService<AgentWorker>();
+
+            configure?.Invoke(builder);
+            var app = builder.Build();
+            var shipper = app.Services.GetRequiredService<ProfileShipper>();
+            var symbolizer = app.Services.GetRequiredService<Symbolizer>();
+            Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>
+                AgentMetrics.Snapshot(shipper.Counters, shipper.BufferFill, options.Shipping.BufferSize, symbolizer.Counters, sampler.DroppedWindows));
+            app.MapMetrics("/metrics");
+            app.MapGet("/healthz", (AgentHealth health) => health.IsHealthy(options.Sampling.ProfilingDuration, out var since)
+                ? Results.Text("ok\n")
+                : Results.Text($"no profiling window completed for {since.TotalSeconds:F0} s\n", statusCode: StatusCodes.Status503ServiceUnavailable));
+            app.Lifetime.ApplicationStopped.Register(() =>
+            {
+                sampler.Dispose();
+                shipper.Dispose();
+            });
+            return app;
+        }
+        catch
+        {
+            sampler.Dispose();
+            throw;
+        }
+    }
+}

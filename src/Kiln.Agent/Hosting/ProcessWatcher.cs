@@ -1,0 +1,97 @@
+using System.Diagnostics;
+using Kiln.Agent.Labels;
+using Kiln.Agent.Sampling;
+using Kiln.Symbolization;
+using Microsoft.Extensions.Logging;
+
+namespace Kiln.Agent.Hosting;
+
+/// <summary>
+/// Reads what the agent needs to know about a process while it still runs: the BPF program announces each process
+/// at its first sample (and again after an exec), and this loop — a few times a second — reads its labels and memory
+/// maps, parses the files it maps and asks a .NET runtime to write its perf map. A process that exits before its
+/// window is drained is then still labelled and symbolized.
+/// </summary>
+internal sealed partial class ProcessWatcher(
+    Sampler sampler,
+    Symbolizer symbolizer,
+    ProcessLabeler labeler,
+    DotnetPerfMapEnabler perfMaps,
+    ILogger<ProcessWatcher> logger)
+{
+    /// <summary>How often the kernel's list of new processes is read.</summary>
+    public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
+
+    private readonly List<int> _pids = [];
+    private readonly Lock _recentGate = new();
+    private HashSet<int> _recent = [];
+
+    /// <summary>Processes prepared so far.</summary>
+    public long Prepared { get; private set; }
+
+    /// <summary>Polls until <paramref name="stoppingToken"/> is cancelled.</summary>
+    public async Task RunAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(PollInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+            {
+                PollOnce();
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>Prepares every process announced since the previous poll.</summary>
+    public void PollOnce()
+    {
+        _pids.Clear();
+        try
+        {
+            sampler.TakeNewProcesses(_pids);
+        }
+        catch (KernelCallException e)
+        {
+            LogPollFailed(logger, e);
+            return;
+        }
+        if (_pids.Count == 0)
+        {
+            return;
+        }
+        var started = Stopwatch.GetTimestamp();
+        foreach (var pid in _pids)
+        {
+            // Each step copes with a process that is already gone: it leaves what it could not read unknown.
+            labeler.Labels(pid);
+            symbolizer.Prepare(pid);
+            perfMaps.TryEnable(pid);
+        }
+        lock (_recentGate)
+            _recent.UnionWith(_pids);
+        Prepared += _pids.Count;
+        AgentMetrics.ProcessesPrepared.Inc(_pids.Count);
+        LogPrepared(logger, _pids.Count, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+    }
+
+    /// <summary>The processes prepared since the previous call: caches keep them even if they are gone already,
+    /// because their samples may not have been drained yet.</summary>
+    public HashSet<int> TakeRecentlyPrepared()
+    {
+        lock (_recentGate)
+        {
+            var recent = _recent;
+            _recent = [];
+            return recent;
+        }
+    }
+
+    [LoggerMessage(1, LogLevel.Debug, "Prepared {Count} new processes in {Milliseconds:F1} ms")]
+    private static partial void LogPrepared(ILogger logger, int count, double milliseconds);
+
+    [LoggerMessage(2, LogLevel.Warning, "Reading the list of new processes failed; they are handled when their window is drained")]
+    private static partial void LogPollFailed(ILogger logger, Exception exception);
+}

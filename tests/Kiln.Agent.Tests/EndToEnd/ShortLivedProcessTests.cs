@@ -1,0 +1,54 @@
+using Google.Protobuf.WellKnownTypes;
+using Kiln.Api.Query;
+using Kiln.Profiles;
+using Kiln.Server.Tests;
+using Xunit.Abstractions;
+
+namespace Kiln.Agent.Tests.EndToEnd;
+
+/// <summary>A process that exits long before its window is drained is still symbolized and labelled.</summary>
+public sealed class ShortLivedProcessTests(ITestOutputHelper output)
+{
+    [RootFact]
+    public async Task A_process_that_exited_before_its_window_ended_is_symbolized_and_labelled()
+    {
+        await Workload.CompileAsync("cpusplit");
+        await using var server = await KilnProcess.StartAsync();
+        // 20 s windows: the workload starts right after the agent and is gone some 15 s before its window is drained.
+        await using var agent = await AgentProcess.StartAsync(server.Address, "--sampling-frequency", "499", "--profiling-duration", "20s");
+        var started = DateTimeOffset.UtcNow;
+        int pid;
+        await using (var workload = await Workload.StartNativeAsync("cpusplit", 2))
+        {
+            pid = workload.Pid;
+            await workload.WaitForExitAsync();
+        }
+        Assert.False(Directory.Exists($"/proc/{pid}"), $"process {pid} still exists");
+        await agent.WaitForWindowsAsync(1, TimeSpan.FromSeconds(90));
+
+        using var channel = server.GrpcChannel();
+        var client = new QueryService.QueryServiceClient(channel);
+        // The selector names labels read from /proc: a profile labelled from the kernel's comm alone would not match.
+        var response = await client.QueryAsync(new QueryRequest
+        {
+            Mode = QueryRequest.Types.Mode.Merge,
+            Merge = new MergeProfile
+            {
+                Query = $"{ProfiledHostFixture.ProfileType}{{pid=\"{pid}\",comm=\"cpusplit\",executable=~\".*/cpusplit\"}}",
+                Start = Timestamp.FromDateTimeOffset(started.AddMinutes(-1)),
+                End = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddMinutes(1)),
+            },
+            ReportType = QueryRequest.Types.ReportType.Pprof,
+        });
+        var stacks = NamedStack.All(PprofCodec.Decode(response.Pprof.Span));
+        var total = stacks.Sum(s => s.Value);
+        var named = stacks.Where(s => s.HasChain("step", "run_workload", "main")).Sum(s => s.Value);
+        foreach (var stack in stacks.OrderByDescending(s => s.Value).Take(5))
+        {
+            output.WriteLine(stack.ToString());
+        }
+        output.WriteLine($"total {total}, under main → run_workload → step {named}");
+        Assert.True(total >= 200, $"only {total} samples for pid {pid}\n{agent.Output}");
+        Assert.True(named >= 0.9 * total, $"only {named} of {total} samples were symbolized up to main\n{agent.Output}");
+    }
+}
