@@ -9,7 +9,10 @@ export default defineConfig({
     emptyOutDir: true,
     chunkSizeWarningLimit: 1024,
     rollupOptions: {
-      input: { index: resolve(__dirname, "index.html"), bench: resolve(__dirname, "bench.html") },
+      // The benchmark page is built only for `npm run bench` (KILN_UI_BENCH=1): the server ships just the UI.
+      input: process.env.KILN_UI_BENCH
+        ? { index: resolve(__dirname, "index.html"), bench: resolve(__dirname, "bench.html") }
+        : { index: resolve(__dirname, "index.html") },
     },
   },
   server: {

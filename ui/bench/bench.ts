@@ -27,6 +27,8 @@ declare global {
   interface Window {
     __bench?: BenchResult;
     __benchZoom?: (node: number) => number;
+    /** Nodes worth zooming into: the widest path down from the root and a spread of smaller frames. */
+    __benchTargets?: number[];
   }
 }
 
@@ -68,8 +70,9 @@ setTimeout(() => {
   tree = decodeFlamegraph(record, false);
   result.decodeMs = performance.now() - t0;
   flushSync(render);
-  // The canvas is drawn in a layout effect, so it is painted by the time flushSync returns; wait for one
-  // frame to include the browser's paint of it as well.
+  // The canvas is drawn in layout effects (after the width is measured, also before paint), so it is drawn by the
+  // time flushSync returns; the next animation frame includes the browser's paint of it as well.
+  if (lastDraw.drawn === 0) throw new Error("the flame graph was not drawn synchronously");
   requestAnimationFrame(() => {
     result.firstPaintMs = performance.now() - t0;
     result.drawn.push(lastDraw.drawn);
@@ -84,6 +87,23 @@ setTimeout(() => {
       result.drawn.push(lastDraw.drawn);
       return ms;
     };
+    window.__benchTargets = targets(tree);
     window.__bench = result;
   });
 }, 100);
+
+function targets(t: FlameTree): number[] {
+  const out: number[] = [];
+  // The widest child at each level, as a person drills down the hot path.
+  for (let node = 0; ; ) {
+    let best = -1;
+    for (let c = node + 1; c < t.end[node]; c = t.end[c]) if (best < 0 || t.cumulative[c] > t.cumulative[best]) best = c;
+    if (best < 0 || out.length >= 8) break;
+    out.push(best);
+    node = best;
+  }
+  // Frames of at least 0.5% of the whole anywhere in the tree, spread through it (deterministic).
+  const step = Math.max(1, Math.floor(t.size / 400));
+  for (let i = 1; i < t.size && out.length < 24; i += step) if (t.cumulative[i] >= t.total * 0.005) out.push(i);
+  return out;
+}

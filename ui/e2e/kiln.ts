@@ -7,7 +7,6 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { chromium, type Browser } from "playwright-core";
 
 const run = promisify(execFile);
 export const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -21,28 +20,7 @@ export function kilnDll(): string {
   return dll;
 }
 
-export const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
-
-/**
- * Launches the system Chromium (never a downloaded one) with the flags that work on the CI machines;
- * playwright gives it a fresh profile directory of its own.
- */
-export async function launchChromium(): Promise<Browser> {
-  if (!existsSync(chromiumPath)) throw new Error(`${chromiumPath} does not exist: apt-get install chromium (or set CHROMIUM)`);
-  return chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
-}
+export { chromiumPath, launchChromium } from "./chromium.mjs";
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), prefix));

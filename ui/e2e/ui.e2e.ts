@@ -291,6 +291,7 @@ describe.skipIf(!existsSync(chromiumPath))("web UI", () => {
     });
 
     it("follows the dark system theme", async () => {
+      await open({ q: '{job="shop"}' });
       await page.emulateMedia({ colorScheme: "dark" });
       const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
       expect(bg).not.toBe("rgb(255, 255, 255)");

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "react";
 import { DARK, LIGHT, type Theme } from "./flame/colors";
 import { parseState, serializeState, type ViewState } from "./url";
 
@@ -70,7 +70,8 @@ export function useTheme(): Theme {
 export function useWidth<T extends HTMLElement>(): [React.RefObject<T | null>, number] {
   const ref = useRef<T>(null);
   const [width, setWidth] = useState(0);
-  useEffect(() => {
+  // Measured before the browser paints, so the first frame already shows the drawing at its real width.
+  useLayoutEffect(() => {
     const el = ref.current;
     if (!el) return;
     setWidth(el.clientWidth);

@@ -2,30 +2,99 @@
 // Column access goes straight to the typed arrays of the single record batch; dictionary values (Binary or
 // Utf8) are decoded once per distinct string.
 import { tableFromIPC, type Data, type Vector } from "apache-arrow";
-import { buildTree, type FlameTree } from "./model";
+import { layoutTree, type FlameTree } from "./model";
 
 const decoder = new TextDecoder();
 
-type Num = ArrayLike<number>;
 
-/** A numeric column as a plain number array (64-bit integers converted; null is 0). */
-function numbers(vector: Vector | null, n: number): Num {
-  if (!vector) return new Float64Array(n);
+/** A numeric column as a plain number array (64-bit integers converted exactly up to 2^53; null is 0). */
+function numbers(vector: Vector | null, n: number): Float64Array {
   const out = new Float64Array(n);
+  if (!vector) return out;
   let row = 0;
   for (const data of vector.data as Data[]) {
     const values = data.values as ArrayLike<number | bigint>;
     const off = data.offset;
-    const bigint = values instanceof BigInt64Array || values instanceof BigUint64Array;
-    for (let k = 0; k < data.length; k++) {
-      const v = values[off + k];
-      out[row++] = bigint ? Number(v as bigint) : (v as number);
+    if (values instanceof BigUint64Array || values instanceof BigInt64Array) {
+      // BigInt conversion costs ~0.3 µs a value; reading the two 32-bit halves is ~50 times faster.
+      const words = new Uint32Array(values.buffer, values.byteOffset, values.length * 2);
+      const signed = values instanceof BigInt64Array;
+      for (let k = 0; k < data.length; k++) {
+        const lo = words[2 * (off + k)];
+        const hi = words[2 * (off + k) + 1];
+        out[row++] = (signed ? hi | 0 : hi) * 4294967296 + lo;
+      }
+    } else {
+      for (let k = 0; k < data.length; k++) out[row++] = values[off + k] as number;
     }
     if (data.nullCount > 0) {
       for (let k = 0; k < data.length; k++) if (!data.getValid(k)) out[row - data.length + k] = 0;
     }
   }
   return out;
+}
+
+function text(v: unknown): string {
+  return v == null ? "" : typeof v === "string" ? v : decoder.decode(v as Uint8Array);
+}
+
+/**
+ * The entries of a Binary or Utf8 dictionary. Symbol names are nearly always ASCII: then the whole value buffer is
+ * decoded once and each entry is a slice of it (byte offsets are character offsets), instead of one TextDecoder
+ * call per entry, which costs ~0.3 µs each for 100,000 names.
+ */
+function dictionaryStrings(dict: Vector): string[] {
+  const out = new Array<string>(dict.length);
+  const chunks = dict.data as Data[];
+  if (chunks.length === 1 && chunks[0].valueOffsets && chunks[0].values instanceof Uint8Array) {
+    const data = chunks[0];
+    const offsets = data.valueOffsets as Int32Array;
+    const bytes = data.values as Uint8Array;
+    const first = offsets[data.offset];
+    const last = offsets[data.offset + data.length];
+    let ascii = true;
+    for (let k = first; k < last; k++) {
+      if (bytes[k] > 0x7f) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) {
+      const all = decoder.decode(bytes.subarray(first, last));
+      for (let d = 0; d < data.length; d++) out[d] = all.slice(offsets[data.offset + d] - first, offsets[data.offset + d + 1] - first);
+      return out;
+    }
+  }
+  for (let d = 0; d < dict.length; d++) out[d] = text(dict.get(d));
+  return out;
+}
+
+/**
+ * A string column as ids into a table of distinct strings: for a dictionary column of one batch, the record's own
+ * dictionary (decoded once per entry, no per-row string work); otherwise interned row by row. Null rows get -1.
+ */
+function stringIds(vector: Vector | null, n: number): { ids: Int32Array; table: string[] } {
+  const ids = new Int32Array(n).fill(-1);
+  if (!vector) return { ids, table: [] };
+  const chunks = vector.data as Data[];
+  const dict = chunks.length === 1 ? (chunks[0].dictionary as Vector | undefined) : undefined;
+  if (dict) {
+    const data = chunks[0];
+    const table = dictionaryStrings(dict);
+    const keys = data.values as ArrayLike<number>;
+    for (let k = 0; k < data.length; k++) ids[k] = Number(keys[data.offset + k]);
+    if (data.nullCount > 0) for (let k = 0; k < data.length; k++) if (!data.getValid(k)) ids[k] = -1;
+    return { ids, table };
+  }
+  const all = strings(vector, n);
+  const table: string[] = [];
+  const index = new Map<string, number>();
+  for (let r = 0; r < n; r++) {
+    let id = index.get(all[r]);
+    if (id === undefined) index.set(all[r], (id = table.push(all[r]) - 1));
+    ids[r] = id;
+  }
+  return { ids, table };
 }
 
 /** A dictionary-encoded (or plain) string column: one decoded string per row, "" for null. */
@@ -51,8 +120,7 @@ export function strings(vector: Vector | null, n: number): string[] {
       }
     } else {
       for (let k = 0; k < data.length; k++, row++) {
-        const v = vector.get(row) as Uint8Array | string | null;
-        out[row] = v == null ? "" : typeof v === "string" ? v : decoder.decode(v);
+        out[row] = text(vector.get(row));
       }
     }
   }
@@ -70,25 +138,46 @@ export function decodeFlamegraph(record: Uint8Array, isDiff: boolean): FlameTree
   const n = table.numRows;
   const children = table.getChild("children");
   if (!children) throw new Error("the flame graph record has no children column");
+  if (children.data.length !== 1) throw new Error("the flame graph record must hold one record batch");
   const childData = children.data[0] as Data;
-  const offsets = childData.valueOffsets as Int32Array;
-  const childValues = (childData.children[0] as Data).values as Uint32Array;
-  const childBase = childData.offset;
-  const names = strings(table.getChild("function_name"), n);
-  const files = strings(table.getChild("mapping_file"), n);
   const address = numbers(table.getChild("location_address"), n);
-  const binaryNames = new Map<string, string>();
-  return buildTree({
+
+  // Names: the dictionary's entries, then fallbacks for rows without a name (the root, unsymbolized frames).
+  const fn = stringIds(table.getChild("function_name"), n);
+  const names = fn.table;
+  const nameId = fn.ids;
+  const fallback = new Map<string, number>();
+  for (let r = 0; r < n; r++) {
+    const id = nameId[r];
+    if (r > 0 && id >= 0 && names[id] !== "") continue;
+    const name = r === 0 ? "root" : address[r] ? `0x${address[r].toString(16)}` : "[unknown]";
+    let f = fallback.get(name);
+    if (f === undefined) fallback.set(name, (f = names.push(name) - 1));
+    nameId[r] = f;
+  }
+
+  // Binaries by base name; several mapping paths with one base name share it.
+  const files = stringIds(table.getChild("mapping_file"), n);
+  const binaries: string[] = [];
+  const byName = new Map<string, number>();
+  const binaryOf = files.table.map((path) => {
+    const b = basename(path);
+    if (!b) return -1;
+    let id = byName.get(b);
+    if (id === undefined) byName.set(b, (id = binaries.push(b) - 1));
+    return id;
+  });
+  const binaryId = files.ids;
+  for (let r = 0; r < n; r++) binaryId[r] = binaryId[r] >= 0 ? binaryOf[binaryId[r]] : -1;
+
+  return layoutTree({
     size: n,
-    children: (row) => childValues.subarray(offsets[childBase + row], offsets[childBase + row + 1]),
-    name: (row) => (row === 0 ? "root" : names[row] || (address[row] ? `0x${address[row].toString(16)}` : "[unknown]")),
-    binary: (row) => {
-      const f = files[row];
-      if (!f) return "";
-      let b = binaryNames.get(f);
-      if (b === undefined) binaryNames.set(f, (b = basename(f)));
-      return b;
-    },
+    childOffsets: (childData.valueOffsets as Int32Array).subarray(childData.offset),
+    childValues: (childData.children[0] as Data).values as Uint32Array,
+    nameId,
+    names,
+    binaryId,
+    binaries,
     cumulative: numbers(table.getChild("cumulative"), n),
     flat: numbers(table.getChild("flat"), n),
     diff: isDiff ? numbers(table.getChild("diff"), n) : null,

@@ -138,4 +138,61 @@ describe("Arrow decoding", () => {
     expect(Array.from(t.diff!)).toEqual([20, 20, 30, -10, 0]);
     expect(Array.from(t.start)).toEqual([0, 0, 0, 50, 90]);
   });
+  it("converts 64-bit values exactly, signed diffs included, and names unnamed frames", () => {
+    const big = 2 ** 40 + 12345;
+    const bytes = encodeFlamegraph({
+      childList: [[1, 2], [], []],
+      names: ["", "", "work"],
+      binaries: ["", "", "/usr/bin/app"],
+      cumulative: [big + 7, 7, big],
+      flat: [0, 7, big],
+      diff: [-(2 ** 33) - 1, 3, -(2 ** 33) - 4],
+    });
+    const t = decodeFlamegraph(bytes, true);
+    expect(Array.from(t.cumulative)).toEqual([big + 7, 7, big]);
+    expect(Array.from(t.diff!)).toEqual([-(2 ** 33) - 1, 3, -(2 ** 33) - 4]);
+    expect(Array.from(t.nameId, (id) => t.names[id])).toEqual(["root", "[unknown]", "work"]);
+    expect(Array.from(t.binaryId)).toEqual([-1, -1, 0]);
+  });
+  it("lays out the same tree from the record as from rows", () => {
+    const rows = syntheticRows(5_000, 3);
+    const fromRows = buildTree(rows);
+    const fromRecord = decodeFlamegraph(encodeFlamegraph(rows), false);
+    expect(fromRecord.size).toBe(fromRows.size);
+    expect(Array.from(fromRecord.start)).toEqual(Array.from(fromRows.start));
+    expect(Array.from(fromRecord.end)).toEqual(Array.from(fromRows.end));
+    const names = (t: typeof fromRows) => Array.from(t.nameId, (id) => t.names[id]);
+    expect(names(fromRecord).slice(1)).toEqual(names(fromRows).slice(1));
+  });
+});
+
+describe("names", () => {
+  it("decodes non-ASCII names as well as ASCII ones", () => {
+    const bytes = encodeFlamegraph({
+      childList: [[1, 2], [], []],
+      names: ["", "std::vector<Größe>::push", "plain"],
+      binaries: ["", "/usr/lib/libä.so", "/usr/bin/app"],
+      cumulative: [3, 2, 1],
+      flat: [0, 2, 1],
+    });
+    const t = decodeFlamegraph(bytes, false);
+    expect(Array.from(t.nameId, (id) => t.names[id])).toEqual(["root", "std::vector<Größe>::push", "plain"]);
+    expect(t.binaries).toEqual(["libä.so", "app"]);
+  });
+});
+
+describe("malformed input", () => {
+  it("stops instead of writing past its arrays when a row is reached twice", () => {
+    const t = buildTree({
+      size: 3,
+      children: (r) => [[1, 1], [2], []][r],
+      name: (r) => `f${r}`,
+      binary: () => "",
+      cumulative: [3, 1, 1],
+      flat: [1, 0, 1],
+      diff: null,
+    });
+    expect(t.size).toBeLessThanOrEqual(3);
+    expect(t.end[0]).toBe(t.size);
+  });
 });

@@ -36,94 +36,132 @@ export interface FlameRows {
 }
 
 /**
- * Lays the rows out in pre-order from row 0: depth, parent, subtree end and the left edge of every node
- * (children placed left to right in their given order after the parent's left edge). Iterative, so deep
- * stacks cannot overflow the call stack.
+ * Rows as columns, the way the FLAMEGRAPH_ARROW record holds them: children in compressed form (the children of
+ * row r are childValues[childOffsets[r] .. childOffsets[r + 1])), names and binaries as ids into small tables
+ * (the record's dictionaries). Row 0 is the root.
  */
-export function buildTree(rows: FlameRows): FlameTree {
+export interface FlameColumns {
+  size: number;
+  childOffsets: ArrayLike<number>;
+  childValues: ArrayLike<number>;
+  nameId: ArrayLike<number>;
+  names: string[];
+  /** -1 when unknown. */
+  binaryId: ArrayLike<number>;
+  binaries: string[];
+  cumulative: ArrayLike<number>;
+  flat: ArrayLike<number>;
+  diff: ArrayLike<number> | null;
+}
+
+/** Converts rows given by callbacks (tests, synthetic data) to columns, interning names and binaries. */
+export function rowsToColumns(rows: FlameRows): FlameColumns {
   const n = rows.size;
+  const childOffsets = new Int32Array(n + 1);
+  const childValues: number[] = [];
+  const nameId = new Int32Array(n);
+  const binaryId = new Int32Array(n);
+  const names: string[] = [];
+  const binaries: string[] = [];
+  const nameIndex = new Map<string, number>();
+  const binaryIndex = new Map<string, number>();
+  for (let r = 0; r < n; r++) {
+    childOffsets[r] = childValues.length;
+    const kids = rows.children(r);
+    for (let k = 0; k < kids.length; k++) childValues.push(kids[k]);
+    const name = rows.name(r);
+    let id = nameIndex.get(name);
+    if (id === undefined) nameIndex.set(name, (id = names.push(name) - 1));
+    nameId[r] = id;
+    const bin = rows.binary(r);
+    let b = bin ? binaryIndex.get(bin) : -1;
+    if (b === undefined) binaryIndex.set(bin, (b = binaries.push(bin) - 1));
+    binaryId[r] = b;
+  }
+  childOffsets[n] = childValues.length;
+  return { size: n, childOffsets, childValues, nameId, names, binaryId, binaries, cumulative: rows.cumulative, flat: rows.flat, diff: rows.diff };
+}
+
+/** Lays out rows given by callbacks; see layoutTree. */
+export function buildTree(rows: FlameRows): FlameTree {
+  return layoutTree(rowsToColumns(rows));
+}
+
+/**
+ * Lays the rows out in pre-order from row 0: depth, parent, subtree end and the left edge of every node
+ * (children placed left to right in their given order after the parent's left edge). Iterative with typed-array
+ * stacks, so deep stacks cannot overflow the call stack and 100,000 rows take a few milliseconds.
+ */
+export function layoutTree(c: FlameColumns): FlameTree {
+  const n = c.size;
   const nameId = new Int32Array(n);
   const binaryId = new Int32Array(n);
   const cumulative = new Float64Array(n);
   const self = new Float64Array(n);
-  const diff = rows.diff ? new Float64Array(n) : null;
+  const diff = c.diff ? new Float64Array(n) : null;
   const depth = new Int32Array(n);
   const parent = new Int32Array(n);
   const end = new Int32Array(n);
   const start = new Float64Array(n);
-  const names: string[] = [];
-  const nameIndex = new Map<string, number>();
-  const binaries: string[] = [];
-  const binaryIndex = new Map<string, number>();
   if (n === 0) {
-    return { size: 0, nameId, names, binaryId, binaries, cumulative, self, diff, depth, parent, end, start, maxDepth: 0, total: 0 };
+    return { size: 0, nameId, names: c.names, binaryId, binaries: c.binaries, cumulative, self, diff, depth, parent, end, start, maxDepth: 0, total: 0 };
   }
-  // Explicit stack of (row, parent pre-order index, left edge, depth). Children are pushed in reverse so that
-  // they pop in order.
-  const stackRow: number[] = [0];
-  const stackParent: number[] = [-1];
-  const stackStart: number[] = [0];
-  const stackDepth: number[] = [0];
-  // For computing subtree ends: open ancestors by depth.
-  const open: number[] = [];
+  const { childOffsets, childValues, cumulative: cum } = c;
+  // Pending rows: (row, parent pre-order index, left edge, depth). Every row is pushed at most once per parent
+  // edge; a well-formed tree pushes each row once, so n entries suffice (more input is cut off below).
+  const stackRow = new Int32Array(n);
+  const stackParent = new Int32Array(n);
+  const stackStart = new Float64Array(n);
+  const stackDepth = new Int32Array(n);
+  // Open ancestors by depth, for the subtree ends.
+  const open = new Int32Array(n + 1);
+  let openLen = 0;
+  let top = 1;
+  stackRow[0] = 0;
+  stackParent[0] = -1;
   let next = 0;
   let maxDepth = 0;
-  while (stackRow.length > 0) {
-    const row = stackRow.pop()!;
-    const p = stackParent.pop()!;
-    const left = stackStart.pop()!;
-    const d = stackDepth.pop()!;
-    if (next >= n) break; // malformed input (a row reached twice); never write past the arrays
+  while (top > 0) {
+    top--;
+    const row = stackRow[top];
+    const d = stackDepth[top];
+    const left = stackStart[top];
     const i = next++;
-    while (open.length > d) end[open.pop()!] = i;
-    open.push(i);
-    const name = rows.name(row);
-    let id = nameIndex.get(name);
-    if (id === undefined) {
-      id = names.length;
-      names.push(name);
-      nameIndex.set(name, id);
-    }
-    nameId[i] = id;
-    const bin = rows.binary(row);
-    if (bin) {
-      let b = binaryIndex.get(bin);
-      if (b === undefined) {
-        b = binaries.length;
-        binaries.push(bin);
-        binaryIndex.set(bin, b);
-      }
-      binaryId[i] = b;
-    } else {
-      binaryId[i] = -1;
-    }
-    cumulative[i] = Number(rows.cumulative[row]);
-    self[i] = Number(rows.flat[row]);
-    if (diff) diff[i] = Number(rows.diff![row]);
+    while (openLen > d) end[open[--openLen]] = i;
+    open[openLen++] = i;
+    nameId[i] = c.nameId[row];
+    binaryId[i] = c.binaryId[row];
+    cumulative[i] = cum[row];
+    self[i] = c.flat[row];
+    if (diff) diff[i] = c.diff![row];
     depth[i] = d;
-    parent[i] = p;
+    parent[i] = stackParent[top];
     start[i] = left;
     if (d > maxDepth) maxDepth = d;
-    const kids = rows.children(row);
+    const k0 = childOffsets[row];
+    const k1 = childOffsets[row + 1];
+    if (next + top + (k1 - k0) > n) break; // malformed input (a row reached twice): never write past the arrays
     // Children sit left to right from the parent's left edge; pushed last-first so that they pop in order.
     let childRight = left;
-    for (let k = 0; k < kids.length; k++) childRight += Number(rows.cumulative[kids[k]]);
-    for (let k = kids.length - 1; k >= 0; k--) {
-      childRight -= Number(rows.cumulative[kids[k]]);
-      stackRow.push(kids[k]);
-      stackParent.push(i);
-      stackStart.push(childRight);
-      stackDepth.push(d + 1);
+    for (let k = k0; k < k1; k++) childRight += cum[childValues[k]];
+    for (let k = k1 - 1; k >= k0; k--) {
+      const child = childValues[k];
+      childRight -= cum[child];
+      stackRow[top] = child;
+      stackParent[top] = i;
+      stackStart[top] = childRight;
+      stackDepth[top] = d + 1;
+      top++;
     }
   }
-  while (open.length > 0) end[open.pop()!] = next;
+  while (openLen > 0) end[open[--openLen]] = next;
   const size = next;
   return {
     size,
     nameId: nameId.subarray(0, size),
-    names,
+    names: c.names,
     binaryId: binaryId.subarray(0, size),
-    binaries,
+    binaries: c.binaries,
     cumulative: cumulative.subarray(0, size),
     self: self.subarray(0, size),
     diff: diff ? diff.subarray(0, size) : null,
