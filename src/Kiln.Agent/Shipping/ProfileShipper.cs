@@ -101,10 +101,16 @@ public sealed partial class ProfileShipper : IDisposable
         }
     }
 
+    private static readonly TimeSpan s_stopGrace = TimeSpan.FromSeconds(5);
+
     /// <summary>Sends until cancelled; then makes one last attempt at what is buffered.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         var backoff = TimeSpan.FromSeconds(1);
+        // Stopping does not abort a send in flight (the server may already have stored it, and sending it again
+        // would duplicate it on a server that does not deduplicate); it gets a few seconds to finish.
+        using var abortSends = new CancellationTokenSource();
+        using var onStop = cancellationToken.Register(() => abortSends.CancelAfter(s_stopGrace));
         while (!cancellationToken.IsCancellationRequested)
         {
             try
@@ -117,7 +123,7 @@ public sealed partial class ProfileShipper : IDisposable
             }
             while (TryPeek(out var request))
             {
-                var outcome = await SendAsync(request, cancellationToken).ConfigureAwait(false);
+                var outcome = await SendAsync(request, abortSends.Token).ConfigureAwait(false);
                 if (outcome == Outcome.Retry)
                 {
                     try
@@ -137,7 +143,7 @@ public sealed partial class ProfileShipper : IDisposable
         }
         // Stopping: one attempt each for what is left, with a short deadline, so a clean stop loses nothing
         // the server could still take.
-        using var final = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        using var final = new CancellationTokenSource(s_stopGrace);
         while (TryPeek(out var request) && await SendAsync(request, final.Token).ConfigureAwait(false) != Outcome.Retry)
         {
             Remove(request);
