@@ -36,6 +36,7 @@ public sealed class Symbolizer
     private readonly Dictionary<string, CachedObject> _byBuildId = new(StringComparer.Ordinal);
     private readonly Dictionary<string, MappingInfo> _kernelMappings = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, ProcessSnapshot> _prepared = new();
     private Kallsyms? _kallsyms;
 
     public Symbolizer(SymbolizerOptions? options = null) => _options = options ?? new SymbolizerOptions();
@@ -66,26 +67,38 @@ public sealed class Symbolizer
     }
 
     /// <summary>
-    /// Reads a process's memory maps and the symbols of every executable file it maps now, while it runs, so that
-    /// its addresses can be named later even if it exits before they are symbolized (within
-    /// <see cref="SymbolizerOptions.Retention"/>). Call it when a process is first seen and after it exec'd.
+    /// Takes a snapshot of a running process — its memory maps and an open handle on each executable file it maps —
+    /// so that its addresses can still be named if it exits before they are symbolized (within
+    /// <see cref="SymbolizerOptions.Retention"/>). Cheap (no ELF parsing) and does not wait for a symbolization in
+    /// progress. Call it when a process is first seen and after it exec'd.
     /// </summary>
     public void Prepare(int pid)
     {
-        lock (_gate)
+        Mapping[] maps;
+        try
         {
-            var now = Environment.TickCount64;
-            var known = _processes.ContainsKey(pid);
-            var entry = GetProcess(pid, now);
-            if (known && entry.MapsReadAt != now)
-                RefreshMaps(entry, now);
-            for (var i = 0; i < entry.Mappings.Length; i++)
+            maps = ProcMaps.Read(pid, _options.ProcRoot);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return; // already gone
+        }
+        var start = ProcFs.ReadStartTime(pid, _options.ProcRoot);
+        var handles = new Microsoft.Win32.SafeHandles.SafeFileHandle?[maps.Length];
+        if (_prepared.Count < _options.MaxProcesses)
+        {
+            for (var i = 0; i < maps.Length; i++)
             {
-                var m = entry.Mappings[i];
-                if (m.IsFileBacked && m.IsExecutable && !m.IsDoubleMapper)
-                    entry.Infos[i] ??= CreateInfo(entry, i);
+                if (maps[i].IsFileBacked && maps[i].IsExecutable)
+                    handles[i] = TryOpenMapped(pid, maps[i]);
             }
         }
+        var snapshot = new ProcessSnapshot(maps, start, handles, Environment.TickCount64);
+        _prepared.AddOrUpdate(pid, snapshot, (_, old) =>
+        {
+            old.Dispose();
+            return snapshot;
+        });
     }
 
     private void SymbolizeUserLocked(int pid, ReadOnlySpan<ulong> addresses, Span<SymbolizedFrame> frames)
@@ -163,7 +176,18 @@ public sealed class Symbolizer
         foreach (var (pid, entry) in _processes)
             if (now - entry.LastUsed > retention) (deadPids ??= []).Add(pid);
         if (deadPids != null)
-            foreach (var pid in deadPids) _processes.Remove(pid);
+        {
+            foreach (var pid in deadPids)
+            {
+                _processes[pid].ReleaseHandles();
+                _processes.Remove(pid);
+            }
+        }
+        foreach (var (pid, snapshot) in _prepared)
+        {
+            if (now - snapshot.TakenAt > retention && _prepared.TryRemove(new KeyValuePair<int, ProcessSnapshot>(pid, snapshot)))
+                snapshot.Dispose();
+        }
 
         List<FileKey>? deadFiles = null;
         foreach (var (key, obj) in _files)
@@ -186,7 +210,10 @@ public sealed class Symbolizer
     public void Forget(int pid)
     {
         lock (_gate)
-            _processes.Remove(pid);
+        {
+            if (_processes.Remove(pid, out var entry))
+                entry.ReleaseHandles();
+        }
     }
 
     private SymbolizedFrame Resolve(ProcessEntry entry, int idx, ulong address, ref bool perfMapRefreshed)
@@ -247,20 +274,61 @@ public sealed class Symbolizer
 
     private ProcessEntry GetProcess(int pid, long now)
     {
-        if (!_processes.TryGetValue(pid, out var entry))
+        var isNew = !_processes.TryGetValue(pid, out var entry);
+        if (isNew)
         {
             if (_processes.Count >= _options.MaxProcesses) EvictOldestProcess();
             entry = new ProcessEntry(pid);
-            RefreshMaps(entry, now);
             _processes[pid] = entry;
             Counters.CachedProcesses = _processes.Count;
         }
-        else if (now - entry.MapsReadAt > (long)_options.MapsMaxAge.TotalMilliseconds)
+        if (_prepared.TryRemove(pid, out var snapshot))
         {
-            RefreshMaps(entry, now);
+            // Alive: its current maps are better than the snapshot. Gone: the snapshot is all there is.
+            if (RefreshMaps(entry!, now))
+                snapshot.Dispose();
+            else
+                ApplySnapshot(entry!, snapshot, now);
         }
-        entry.LastUsed = now;
+        else if (isNew || now - entry!.MapsReadAt > (long)_options.MapsMaxAge.TotalMilliseconds)
+        {
+            RefreshMaps(entry!, now);
+        }
+        entry!.LastUsed = now;
         return entry;
+    }
+
+    private void ApplySnapshot(ProcessEntry entry, ProcessSnapshot snapshot, long now)
+    {
+        Counters.SnapshotsUsedField++;
+        entry.ReleaseHandles();
+        SetMappings(entry, snapshot.Maps, snapshot.StartTime);
+        entry.MapsReadAt = now;
+        entry.Handles = snapshot.Handles;
+    }
+
+    private Microsoft.Win32.SafeHandles.SafeFileHandle? TryOpenMapped(int pid, Mapping m)
+    {
+        foreach (var path in CandidatePaths(pid.ToString(CultureInfo.InvariantCulture), m))
+        {
+            try
+            {
+                return File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+        }
+        return null;
+    }
+
+    private List<string> CandidatePaths(string pidText, Mapping m)
+    {
+        // map_files works for deleted files and across mount namespaces (needs CAP_SYS_ADMIN); the root path
+        // works for containerized processes without it.
+        var candidates = new List<string>(2) { $"{_options.ProcRoot}/{pidText}/map_files/{m.Start:x}-{m.End:x}" };
+        if (!m.IsDeleted) candidates.Add($"{_options.ProcRoot}/{pidText}/root{m.FilePath}");
+        return candidates;
     }
 
     private void EvictOldestProcess()
@@ -269,12 +337,14 @@ public sealed class Symbolizer
         var oldestUse = long.MaxValue;
         foreach (var (pid, e) in _processes)
             if (e.LastUsed < oldestUse) (oldest, oldestUse) = (pid, e.LastUsed);
-        if (oldest >= 0) _processes.Remove(oldest);
+        if (oldest >= 0 && _processes.Remove(oldest, out var entry))
+            entry.ReleaseHandles();
     }
 
     // Re-reads the maps; an exited process keeps what was read before. A different start time means the
     // pid was reused, and everything cached for the old process is dropped.
-    private void RefreshMaps(ProcessEntry entry, long now)
+    /// <summary>Re-reads the process's maps; false (keeping what it had) when they cannot be read.</summary>
+    private bool RefreshMaps(ProcessEntry entry, long now)
     {
         entry.MapsReadAt = now;
         Mapping[] maps;
@@ -285,9 +355,15 @@ public sealed class Symbolizer
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return;
+            return false;
         }
-        var start = ProcFs.ReadStartTime(entry.Pid, _options.ProcRoot);
+        entry.ReleaseHandles(); // alive: its files are opened through /proc when needed
+        SetMappings(entry, maps, ProcFs.ReadStartTime(entry.Pid, _options.ProcRoot));
+        return true;
+    }
+
+    private static void SetMappings(ProcessEntry entry, Mapping[] maps, ulong? start)
+    {
         if (start != null && entry.StartTime != null && start != entry.StartTime)
             entry.PerfMap = null;
         entry.StartTime = start ?? entry.StartTime;
@@ -311,24 +387,26 @@ public sealed class Symbolizer
 
     private CachedObject OpenObject(ProcessEntry entry, Mapping m)
     {
-        var pidText = entry.Pid.ToString(CultureInfo.InvariantCulture);
-        // map_files works for deleted files and across mount namespaces (needs CAP_SYS_ADMIN); the root path
-        // works for containerized processes without it.
-        var candidates = new List<string>(2)
-        {
-            $"{_options.ProcRoot}/{pidText}/map_files/{m.Start:x}-{m.End:x}",
-        };
-        if (!m.IsDeleted) candidates.Add($"{_options.ProcRoot}/{pidText}/root{m.FilePath}");
-        foreach (var path in candidates)
+        // A handle from the process's snapshot (it has exited) comes first, then the paths through /proc.
+        var snapshotHandle = entry.TakeHandle(m);
+        var candidates = CandidatePaths(entry.Pid.ToString(CultureInfo.InvariantCulture), m);
+        for (var c = snapshotHandle is null ? 0 : -1; c < candidates.Count; c++)
         {
             Microsoft.Win32.SafeHandles.SafeFileHandle handle;
-            try
+            if (c < 0)
             {
-                handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                handle = snapshotHandle!;
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            else
             {
-                continue;
+                try
+                {
+                    handle = File.OpenHandle(candidates[c], FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    continue;
+                }
             }
             using (handle)
             {
@@ -380,6 +458,22 @@ public sealed class Symbolizer
         }
     }
 
+    private sealed class ProcessSnapshot(Mapping[] maps, ulong? startTime, Microsoft.Win32.SafeHandles.SafeFileHandle?[] handles, long takenAt) : IDisposable
+    {
+        public Mapping[] Maps { get; } = maps;
+
+        public ulong? StartTime { get; } = startTime;
+
+        public Microsoft.Win32.SafeHandles.SafeFileHandle?[] Handles { get; } = handles;
+
+        public long TakenAt { get; } = takenAt;
+
+        public void Dispose()
+        {
+            foreach (var h in Handles) h?.Dispose();
+        }
+    }
+
     private readonly record struct FileKey(uint Major, uint Minor, ulong Inode, long MTimeTicks, long Size);
 
     private sealed class CachedObject(ElfFile? elf)
@@ -404,7 +498,27 @@ public sealed class Symbolizer
 
         public PerfMap? PerfMap { get; set; }
 
+        // Parallel to Mappings while the process is known only from its snapshot (it exited): its open files.
+        public Microsoft.Win32.SafeHandles.SafeFileHandle?[]? Handles { get; set; }
+
         public ulong? StartTime { get; set; }
+
+        public Microsoft.Win32.SafeHandles.SafeFileHandle? TakeHandle(Mapping m)
+        {
+            if (Handles is null) return null;
+            var i = ProcMaps.Find(Mappings, m.Start);
+            if (i < 0 || i >= Handles.Length) return null;
+            var handle = Handles[i];
+            Handles[i] = null;
+            return handle;
+        }
+
+        public void ReleaseHandles()
+        {
+            if (Handles is null) return;
+            foreach (var h in Handles) h?.Dispose();
+            Handles = null;
+        }
 
         public long MapsReadAt { get; set; }
 

@@ -14,6 +14,7 @@ public sealed class SymbolizerCounters
     internal long KernelHitsField;
     internal long KernelMissesField;
     internal long MapsReadsField;
+    internal long SnapshotsUsedField;
 
     public long UserAddresses => Volatile.Read(ref UserAddressesField);
 
@@ -40,6 +41,9 @@ public sealed class SymbolizerCounters
     public long KernelMisses => Volatile.Read(ref KernelMissesField);
 
     public long MapsReads => Volatile.Read(ref MapsReadsField);
+
+    /// <summary>Processes symbolized from the snapshot <see cref="Symbolizer.Prepare"/> took because they had exited.</summary>
+    public long SnapshotsUsed => Volatile.Read(ref SnapshotsUsedField);
 
     /// <summary>All user and kernel addresses that were not resolved to a name.</summary>
     public long Misses => ElfMisses + PerfMapMisses + Unmapped + UnresolvedOther + KernelMisses;

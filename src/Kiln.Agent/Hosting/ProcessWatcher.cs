@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Threading.Channels;
 using Kiln.Agent.Labels;
 using Kiln.Agent.Sampling;
 using Kiln.Symbolization;
@@ -9,8 +10,9 @@ namespace Kiln.Agent.Hosting;
 /// <summary>
 /// Reads what the agent needs to know about a process while it still runs: the BPF program announces each process
 /// at its first sample (and again after an exec), and this loop — a few times a second — reads its labels and memory
-/// maps, parses the files it maps and asks a .NET runtime to write its perf map. A process that exits before its
-/// window is drained is then still labelled and symbolized.
+/// maps and opens the files it maps; a second loop asks .NET runtimes to write their perf maps (an IPC exchange that
+/// can take a while, so it never delays the reads). A process that exits before its window is drained is then still
+/// labelled and symbolized.
 /// </summary>
 internal sealed partial class ProcessWatcher(
     Sampler sampler,
@@ -23,6 +25,7 @@ internal sealed partial class ProcessWatcher(
     public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
 
     private readonly List<int> _pids = [];
+    private readonly Channel<int> _perfMapQueue = Channel.CreateUnbounded<int>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     private readonly Lock _recentGate = new();
     private HashSet<int> _recent = [];
 
@@ -31,6 +34,28 @@ internal sealed partial class ProcessWatcher(
 
     /// <summary>Polls until <paramref name="stoppingToken"/> is cancelled.</summary>
     public async Task RunAsync(CancellationToken stoppingToken)
+    {
+        var enabling = Task.Run(() => EnablePerfMapsAsync(stoppingToken), CancellationToken.None);
+        await PollAsync(stoppingToken).ConfigureAwait(false);
+        _perfMapQueue.Writer.TryComplete();
+        await enabling.ConfigureAwait(false);
+    }
+
+    private async Task EnablePerfMapsAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await foreach (var pid in _perfMapQueue.Reader.ReadAllAsync(stoppingToken).ConfigureAwait(false))
+            {
+                perfMaps.TryEnable(pid);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task PollAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(PollInterval);
         try
@@ -63,12 +88,12 @@ internal sealed partial class ProcessWatcher(
             return;
         }
         var started = Stopwatch.GetTimestamp();
+        // Each step copes with a process that is already gone: it leaves what it could not read unknown.
         foreach (var pid in _pids)
         {
-            // Each step copes with a process that is already gone: it leaves what it could not read unknown.
             labeler.Labels(pid);
             symbolizer.Prepare(pid);
-            perfMaps.TryEnable(pid);
+            _perfMapQueue.Writer.TryWrite(pid);
         }
         lock (_recentGate)
             _recent.UnionWith(_pids);

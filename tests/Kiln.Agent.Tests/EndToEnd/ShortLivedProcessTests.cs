@@ -49,6 +49,7 @@ public sealed class ShortLivedProcessTests(ITestOutputHelper output)
         }
         output.WriteLine($"total {total}, under main → run_workload → step {named}");
         Assert.True(total >= 200, $"only {total} samples for pid {pid}\n{agent.Output}");
-        Assert.True(named >= 0.9 * total, $"only {named} of {total} samples were symbolized up to main\n{agent.Output}");
+        // The rest are the first samples, taken in the parent's image between fork and exec.
+        Assert.True(named >= 0.8 * total, $"only {named} of {total} samples were symbolized up to main\n{agent.Output}");
     }
 }
