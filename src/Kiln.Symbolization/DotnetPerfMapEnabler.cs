@@ -69,8 +69,28 @@ public sealed partial class DotnetPerfMapEnabler(ILogger<DotnetPerfMapEnabler>? 
         {
             if (_handled.Contains((pid, start.Value))) return PerfMapEnableResult.AlreadyHandled;
             var result = Decide(pid, mappings, out var final);
+            // A process seen in its first seconds may be the .NET host before it mapped anything .NET.
+            if (result == PerfMapEnableResult.NotDotnet && final && ProcessAge(start.Value) < s_hostStartup)
+                final = false;
             if (final) _handled.Add((pid, start.Value));
             return result;
+        }
+    }
+
+    private static readonly TimeSpan s_hostStartup = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long ago a process started, from its start time in clock ticks since boot (USER_HZ = 100).</summary>
+    private TimeSpan ProcessAge(ulong startTicks)
+    {
+        try
+        {
+            var uptime = File.ReadAllText(Path.Combine(procRoot, "uptime"));
+            var seconds = double.Parse(uptime.AsSpan(0, uptime.IndexOf(' ', StringComparison.Ordinal)), NumberStyles.Float, CultureInfo.InvariantCulture);
+            return TimeSpan.FromSeconds(seconds - startTicks / 100.0);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or ArgumentOutOfRangeException)
+        {
+            return TimeSpan.MaxValue; // unknown: treat as settled
         }
     }
 
