@@ -1,5 +1,10 @@
 using System.CommandLine;
 using Kiln.Cli.Commands;
+using Prometheus;
+
+// /metrics keeps process CPU, memory and GC figures (read when scraped) but not prometheus-net's EventCounter and
+// Meter listeners: they wake threads every second, which costs the agent more CPU than its sampling does.
+Metrics.SuppressDefaultMetrics(new SuppressDefaultMetricOptions { SuppressEventCounters = true, SuppressMeters = true, SuppressDebugMetrics = true });
 
 var root = new RootCommand("Kiln: continuous profiling for Linux fleets.")
 {

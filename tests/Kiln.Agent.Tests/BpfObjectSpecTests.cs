@@ -26,7 +26,7 @@ public class BpfObjectSpecTests
     {
         var maps = BpfObjectSpec.Read(ObjectPath).Maps.ToDictionary(m => m.Name);
         Assert.Equal(
-            ["active_buffer", "counters", "counts_0", "counts_1", "known_processes", "new_processes", "stacks_0", "stacks_1"],
+            ["active_buffer", "counters", "counts_0", "counts_1", "known_processes", "process_events", "stacks_0", "stacks_1"],
             maps.Keys.Order());
         foreach (var buffer in new[] { 0, 1 })
         {
@@ -42,7 +42,7 @@ public class BpfObjectSpecTests
         Assert.Equal(new BpfMapSpec("counters", BpfMapType.PerCpuArray, 4, 8, (uint)CounterIndex.Count), maps["counters"]);
         Assert.Equal(new BpfMapSpec("active_buffer", BpfMapType.Array, 4, 4, 1), maps["active_buffer"]);
         Assert.Equal(new BpfMapSpec("known_processes", BpfMapType.LruHash, 4, 8, 16384), maps["known_processes"]);
-        Assert.Equal(new BpfMapSpec("new_processes", BpfMapType.Hash, 4, 8, 4096), maps["new_processes"]);
+        Assert.Equal(new BpfMapSpec("process_events", BpfMapType.RingBuf, 0, 0, 64 * 1024), maps["process_events"]);
     }
 
     [Fact]

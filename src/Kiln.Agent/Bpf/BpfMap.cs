@@ -15,6 +15,9 @@ internal sealed class BpfMap(string name, SafeBpfMapHandle fd, uint keySize, uin
 
     internal uint ValueSize { get; } = valueSize;
 
+    /// <summary>The map's file descriptor, for libbpf calls that take one (valid while this map is not disposed).</summary>
+    internal int Fd => fd.Fd;
+
     internal void CheckSizes<TKey, TValue>(int valueCount = 1)
         where TKey : unmanaged
         where TValue : unmanaged

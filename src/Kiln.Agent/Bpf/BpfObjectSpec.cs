@@ -11,6 +11,7 @@ public enum BpfMapType
     PerCpuArray = 6,
     StackTrace = 7,
     LruHash = 9,
+    RingBuf = 27,
 }
 
 /// <summary>A program in a BPF object file: its function name and ELF section (e.g. "perf_event").</summary>

@@ -9,7 +9,7 @@ internal static class ProfilerAbi
     internal const string Program = "sample";
     internal const string ActiveBuffer = "active_buffer";
     internal const string Counters = "counters";
-    internal const string NewProcesses = "new_processes";
+    internal const string ProcessEvents = "process_events";
     internal const int MaxStackDepth = 127;
 
     internal static string Counts(int buffer) => buffer == 0 ? "counts_0" : "counts_1";

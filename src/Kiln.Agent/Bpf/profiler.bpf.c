@@ -8,9 +8,9 @@
 // idle half while the program writes to the other one. This keeps counts and the stack ids they
 // refer to consistent within one window, without losing samples taken during the drain.
 //
-// New processes: the first sample of a process (or of a process image after exec) puts its pid into
-// `new_processes`, which the agent polls several times a second. It reads the process's memory
-// maps and labels right away, so a process that exits before the window ends is still symbolized.
+// New processes: the first sample of a process (or of a process image after exec) writes its pid to
+// the `process_events` ring buffer, on which the agent blocks. It reads the process's memory maps
+// and labels right away, so a process that exits before the window ends is still symbolized.
 
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -21,7 +21,7 @@
 #define STACK_ENTRIES 16384
 #define COUNT_ENTRIES 16384
 #define KNOWN_PROCESS_ENTRIES 16384
-#define NEW_PROCESS_ENTRIES 4096
+#define PROCESS_EVENTS_BYTES (64 * 1024)
 
 #define EFAULT 14
 #define EEXIST 17
@@ -48,7 +48,7 @@ enum counter {
     COUNTER_USER_STACK_ERROR = 6,    // any other bpf_get_stackid failure
     COUNTER_KERNEL_STACK_ERROR = 7,
     COUNTER_COUNTS_DROPPED = 8,      // counts map full (or another update failure): sample lost
-    COUNTER_NEW_PROCESS_DROPPED = 9, // new_processes full: the agent learns of the process at window end
+    COUNTER_NEW_PROCESS_DROPPED = 9, // process_events full: the agent learns of the process at window end
     COUNTER_MAX = 10,
 };
 
@@ -88,13 +88,11 @@ struct {
     __uint(max_entries, KNOWN_PROCESS_ENTRIES);
 } known_processes SEC(".maps");
 
-// Processes announced since the agent last polled (pid -> mm); the agent deletes what it reads.
+// Announced processes: one u32 pid per record. The agent wakes only when there is something to read.
 struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __type(key, u32);
-    __type(value, u64);
-    __uint(max_entries, NEW_PROCESS_ENTRIES);
-} new_processes SEC(".maps");
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, PROCESS_EVENTS_BYTES);
+} process_events SEC(".maps");
 
 // Only the field the program reads, relocated by libbpf against the running kernel's BTF (CO-RE), so
 // the object does not depend on the layout of the kernel it was compiled on.
@@ -174,8 +172,15 @@ static __always_inline void announce(u32 pid)
     if (known && *known == mm)
         return;
     bpf_map_update_elem(&known_processes, &pid, &mm, BPF_ANY);
-    if (bpf_map_update_elem(&new_processes, &pid, &mm, BPF_ANY) != 0)
+    u32 *event = bpf_ringbuf_reserve(&process_events, sizeof(u32), 0);
+    if (!event) {
+        // Full: forget the process so that its next sample tries again.
+        bpf_map_delete_elem(&known_processes, &pid);
         count(COUNTER_NEW_PROCESS_DROPPED);
+        return;
+    }
+    *event = pid;
+    bpf_ringbuf_submit(event, 0);
 }
 
 SEC("perf_event")

@@ -21,8 +21,8 @@ internal sealed partial class ProcessWatcher(
     DotnetPerfMapEnabler perfMaps,
     ILogger<ProcessWatcher> logger)
 {
-    /// <summary>How often the kernel's list of new processes is read.</summary>
-    public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
+    /// <summary>Longest wait for new processes before checking whether to stop.</summary>
+    public static readonly TimeSpan PollTimeout = TimeSpan.FromMilliseconds(500);
 
     private readonly List<int> _pids = [];
     private readonly Channel<int> _perfMapQueue = Channel.CreateUnbounded<int>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
@@ -36,9 +36,34 @@ internal sealed partial class ProcessWatcher(
     public async Task RunAsync(CancellationToken stoppingToken)
     {
         var enabling = Task.Run(() => EnablePerfMapsAsync(stoppingToken), CancellationToken.None);
-        await PollAsync(stoppingToken).ConfigureAwait(false);
-        _perfMapQueue.Writer.TryComplete();
-        await enabling.ConfigureAwait(false);
+        // Waiting runs on its own thread, blocked in the kernel until the BPF program announces a process.
+        var polling = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                while (!stoppingToken.IsCancellationRequested)
+                {
+                    PollOnce();
+                }
+                polling.SetResult();
+            }
+            catch (Exception e)
+            {
+                polling.SetException(e);
+            }
+        })
+        { IsBackground = true, Name = "kiln-process-watcher" };
+        thread.Start();
+        try
+        {
+            await polling.Task.ConfigureAwait(false);
+        }
+        finally
+        {
+            _perfMapQueue.Writer.TryComplete();
+            await enabling.ConfigureAwait(false);
+        }
     }
 
     private async Task EnablePerfMapsAsync(CancellationToken stoppingToken)
@@ -55,32 +80,18 @@ internal sealed partial class ProcessWatcher(
         }
     }
 
-    private async Task PollAsync(CancellationToken stoppingToken)
-    {
-        using var timer = new PeriodicTimer(PollInterval);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
-            {
-                PollOnce();
-            }
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-    }
-
-    /// <summary>Prepares every process announced since the previous poll.</summary>
+    /// <summary>Waits for announced processes (up to <see cref="PollTimeout"/>) and prepares them.</summary>
     public void PollOnce()
     {
         _pids.Clear();
         try
         {
-            sampler.TakeNewProcesses(_pids);
+            sampler.WaitForNewProcesses(_pids, PollTimeout);
         }
         catch (KernelCallException e)
         {
             LogPollFailed(logger, e);
+            Thread.Sleep(PollTimeout);
             return;
         }
         if (_pids.Count == 0)

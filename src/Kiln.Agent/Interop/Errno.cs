@@ -5,6 +5,7 @@ internal static class Errno
 {
     internal const int EPERM = 1;
     internal const int ENOENT = 2;
+    internal const int EINTR = 4;
     internal const int E2BIG = 7;
     internal const int EBADF = 9;
     internal const int ENOMEM = 12;

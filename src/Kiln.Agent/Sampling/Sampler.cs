@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Threading.Channels;
 using Kiln.Agent.Bpf;
@@ -35,9 +37,11 @@ public sealed class Sampler : IDisposable
     private readonly BpfMap _counters;
     private readonly BpfMap[] _counts;
     private readonly BpfMap[] _stacks;
-    private readonly BpfMap _newProcesses;
-    private readonly Lock _newProcessesGate = new();
-    private readonly List<uint> _newPids = [];
+    private readonly BpfMap _processEvents;
+    private readonly Lock _processEventsGate = new();
+    private readonly List<int> _eventPids = [];
+    private GCHandle _eventPidsHandle;
+    private nint _ringBuffer;
     private readonly Channel<SampleWindow> _windows;
     private readonly ManualResetEventSlim _stop = new();
     private readonly Thread _thread;
@@ -72,8 +76,7 @@ public sealed class Sampler : IDisposable
             map.CheckSizes<SampleKey, ulong>();
         foreach (var map in _stacks)
             map.CheckSizes<uint, ulong>(ProfilerAbi.MaxStackDepth);
-        _newProcesses = collection.Map(ProfilerAbi.NewProcesses);
-        _newProcesses.CheckSizes<uint, ulong>();
+        _processEvents = collection.Map(ProfilerAbi.ProcessEvents);
         _perCpu = new ulong[Math.Max(1, Libbpf.NumPossibleCpus())];
         _windows = Channel.CreateBounded<SampleWindow>(new BoundedChannelOptions(options.WindowQueueCapacity)
         {
@@ -148,30 +151,44 @@ public sealed class Sampler : IDisposable
     }
 
     /// <summary>
-    /// Adds to <paramref name="pids"/> the processes sampled for the first time (or for the first time since they
-    /// exec'd) since the previous call, so that their maps and labels can be read while they still run. Call it
-    /// from one thread, a few times a second; returns nothing once the sampler stopped.
+    /// Waits up to <paramref name="timeout"/> for processes sampled for the first time (or for the first time since
+    /// they exec'd) and adds them to <paramref name="pids"/>, so that their maps and labels can be read while they
+    /// still run. Blocks in the kernel (epoll on the BPF ring buffer) while there is nothing new. Call it from one
+    /// thread; once the sampler stopped it returns at once with nothing.
     /// </summary>
-    public void TakeNewProcesses(List<int> pids)
+    public unsafe void WaitForNewProcesses(List<int> pids, TimeSpan timeout)
     {
         ArgumentNullException.ThrowIfNull(pids);
-        lock (_newProcessesGate)
+        if (Volatile.Read(ref _stopped) != 0)
+        {
+            Thread.Sleep(timeout); // nothing will come; do not let a caller's loop spin
+            return;
+        }
+        lock (_processEventsGate)
         {
             if (Volatile.Read(ref _stopped) != 0)
                 return;
-            _newPids.Clear();
-            uint? previous = null;
-            while (_newProcesses.TryGetNextKey(previous, out var pid))
+            if (_ringBuffer == 0)
             {
-                _newPids.Add(pid);
-                previous = pid;
+                _eventPidsHandle = GCHandle.Alloc(_eventPids);
+                _ringBuffer = Libbpf.RingBufferNew(_processEvents.Fd, &OnProcessEvent, GCHandle.ToIntPtr(_eventPidsHandle), 0);
+                if (_ringBuffer == 0)
+                    throw new KernelCallException($"ring_buffer__new({ProfilerAbi.ProcessEvents})", Marshal.GetLastPInvokeError(), null, null);
             }
-            foreach (var pid in _newPids)
-            {
-                _newProcesses.Delete(pid);
-                pids.Add((int)pid);
-            }
+            _eventPids.Clear();
+            var result = Libbpf.RingBufferPoll(_ringBuffer, (int)timeout.TotalMilliseconds);
+            if (result < 0 && -result != Errno.EINTR)
+                throw new KernelCallException($"ring_buffer__poll({ProfilerAbi.ProcessEvents})", -result, null, null);
+            pids.AddRange(_eventPids);
         }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static unsafe int OnProcessEvent(nint context, nint data, nuint size)
+    {
+        if (size >= sizeof(uint))
+            ((List<int>)GCHandle.FromIntPtr(context).Target!).Add(*(int*)data);
+        return 0;
     }
 
     public void Dispose()
@@ -351,8 +368,16 @@ public sealed class Sampler : IDisposable
 
     private void ReleaseKernelObjects()
     {
-        lock (_newProcessesGate)
-            _newProcesses.Dispose();
+        lock (_processEventsGate)
+        {
+            if (_ringBuffer != 0)
+            {
+                Libbpf.RingBufferFree(_ringBuffer);
+                _ringBuffer = 0;
+                _eventPidsHandle.Free();
+            }
+            _processEvents.Dispose();
+        }
         _collection.Dispose();
         _activeBuffer.Dispose();
         _counters.Dispose();

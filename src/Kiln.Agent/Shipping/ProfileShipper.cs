@@ -95,10 +95,7 @@ public sealed partial class ProfileShipper : IDisposable
                 LogOverflow(_logger, _options.BufferSize, Counters.WindowsDropped);
             }
         }
-        else
-        {
-            _available.Release();
-        }
+        _available.Release();
     }
 
     private static readonly TimeSpan s_stopGrace = TimeSpan.FromSeconds(5);
@@ -115,7 +112,7 @@ public sealed partial class ProfileShipper : IDisposable
         {
             try
             {
-                await _available.WaitAsync(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+                await _available.WaitAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
