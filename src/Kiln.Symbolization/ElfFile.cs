@@ -36,6 +36,11 @@ public sealed class ElfFile
     // Symbol and string tables larger than this are refused rather than read into memory.
     private const long MaxTableBytes = 512L << 20;
 
+    // Where section bytes can be read again after parsing: the path given to Open, or the image given to Parse.
+    // Null for a file parsed from a caller's handle; ReadSection then needs that handle.
+    private string? _path;
+    private byte[]? _image;
+
     private ElfFile(ushort type, ushort machine, ElfSegment[] loadSegments, ElfSection[] sections, string? buildId, string? debugLink, ElfSymbolTable symbols)
     {
         Type = type;
@@ -73,11 +78,67 @@ public sealed class ElfFile
     public static ElfFile Open(string path)
     {
         using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-        return Read(handle, path);
+        var elf = Read(handle, path);
+        elf._path = path;
+        return elf;
     }
 
     /// <summary>Parses an ELF image held in memory (for tests and synthetic inputs).</summary>
-    public static ElfFile Parse(byte[] image, string name = "<memory>") => Read(new ByteSource(image), name);
+    public static ElfFile Parse(byte[] image, string name = "<memory>")
+    {
+        var elf = Read(new ByteSource(image), name);
+        elf._image = image;
+        return elf;
+    }
+
+    /// <summary>The first section named <paramref name="name"/>, or null.</summary>
+    public ElfSection? FindSection(string name)
+    {
+        foreach (var s in (ElfSection[])Sections)
+        {
+            if (s.Name == name) return s;
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Reads the file bytes of <paramref name="section"/> (<see cref="ElfSection.Size"/> of them) into
+    /// <paramref name="destination"/>: from the image given to <see cref="Parse"/>, or by opening the path given to
+    /// <see cref="Open"/> again. A file parsed from a handle (<see cref="Read(SafeFileHandle, string)"/>) has to use
+    /// <see cref="ReadSection(SafeFileHandle, ElfSection, Span{byte})"/> with that handle.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The file was parsed from a handle.</exception>
+    /// <exception cref="ElfFormatException">The section lies outside the file.</exception>
+    /// <exception cref="IOException">The file cannot be read.</exception>
+    public void ReadSection(ElfSection section, Span<byte> destination)
+    {
+        if (_image != null)
+        {
+            ReadSection(new ByteSource(_image), section, destination);
+            return;
+        }
+        if (_path == null)
+            throw new InvalidOperationException("this ElfFile was parsed from a handle: read its sections through that handle");
+        using var handle = File.OpenHandle(_path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        ReadSection(new FileSource(handle), section, destination);
+    }
+
+    /// <summary>Reads the file bytes of <paramref name="section"/> through <paramref name="file"/> (the handle the ELF was parsed from).</summary>
+    /// <exception cref="ElfFormatException">The section lies outside the file.</exception>
+    /// <exception cref="IOException">The file cannot be read.</exception>
+    public static void ReadSection(SafeFileHandle file, ElfSection section, Span<byte> destination) =>
+        ReadSection(new FileSource(file), section, destination);
+
+    private static void ReadSection(ISource src, ElfSection section, Span<byte> destination)
+    {
+        if (section.Size > (ulong)destination.Length)
+            throw new ArgumentException($"destination holds {destination.Length} bytes, section {section.Name} has {section.Size}", nameof(destination));
+        if (section.Offset > (ulong)src.Length || section.Size > (ulong)src.Length - section.Offset)
+            throw new ElfFormatException($"section {section.Name} at offset {section.Offset} (+{section.Size} bytes) lies outside the file ({src.Length} bytes)");
+        var into = destination[..(int)section.Size];
+        if (src.Read(section.Offset, into) != into.Length)
+            throw new IOException($"short read of section {section.Name} at offset {section.Offset}");
+    }
 
     /// <summary>Parses the file behind an open handle; <paramref name="name"/> appears in error messages.</summary>
     public static ElfFile Read(SafeFileHandle handle, string name) => Read(new FileSource(handle), name);
