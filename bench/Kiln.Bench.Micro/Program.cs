@@ -6,6 +6,8 @@ using ReportType = Kiln.Api.Query.QueryRequest.Types.ReportType;
 
 // BenchmarkDotNet micro-benchmarks:
 //   dotnet run -c Release --project bench/Kiln.Bench.Micro -- --filter '*Flamegraph*'
+//   dotnet run -c Release --project bench/Kiln.Bench.Micro -- --filter '*UnwindTable*'
+// `-- unwind` prints the unwind tables' row counts and sizes.
 // `-- hash` prints a SHA-256 of each report over the benchmark input instead, to check that an optimization
 // leaves the output unchanged.
 if (args is ["hash"])
@@ -41,6 +43,19 @@ if (args is ["loop", var report, var times])
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         ReportBuilder.Build(type, profile, null, new ReportOptions());
         Console.WriteLine($"{type}: {System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds:F0} ms");
+    }
+    return 0;
+}
+if (args is ["unwind"])
+{
+    // The figures beside the unwind-table benchmark: rows, table bytes, FDEs per binary.
+    foreach (var binary in new[] { "libcoreclr.so", "libc.so.6", "python3.11" })
+    {
+        var path = Kiln.Bench.Micro.UnwindTableBenchmarks.PathOf(binary);
+        var table = Kiln.Symbolization.Unwinding.UnwindTableBuilder.Build(path, out var reason) ?? throw new InvalidOperationException(reason);
+        Console.WriteLine($"{binary}: {path}, {table.FdeCount} FDEs ({table.SkippedFdes} skipped, .eh_frame_hdr {table.EhFrameHdrFdeCount}, "
+            + $"{table.EhFrameHdrMismatches} mismatches), {table.Rows.Length} rows, {table.SizeInBytes} bytes, {table.UnsupportedRows} unsupported; "
+            + string.Join(", ", table.Rows.GroupBy(r => r.Kind).OrderBy(g => g.Key).Select(g => $"{g.Key} {g.Count()}")));
     }
     return 0;
 }
