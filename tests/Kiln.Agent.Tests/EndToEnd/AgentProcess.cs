@@ -96,6 +96,13 @@ internal sealed class AgentProcess : IAsyncDisposable
         throw new InvalidOperationException($"the agent's /metrics has no sample '{name}':\n{text}");
     }
 
+    /// <summary>The sample lines of the agent's /metrics whose name starts with <paramref name="prefix"/>.</summary>
+    public async Task<string> MetricLinesAsync(string prefix)
+    {
+        var text = await _http.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        return string.Join('\n', text.Split('\n').Where(l => l.StartsWith(prefix, StringComparison.Ordinal)));
+    }
+
     /// <summary>Waits until the agent has completed <paramref name="count"/> more windows and has nothing left to send.</summary>
     public async Task WaitForWindowsAsync(int count, TimeSpan deadline)
     {

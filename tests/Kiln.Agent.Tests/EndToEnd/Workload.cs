@@ -26,13 +26,18 @@ internal sealed class Workload : IAsyncDisposable
     /// even with -fno-omit-frame-pointer), once per test run.
     /// </summary>
     public static Task<string> CompileAsync(string name) =>
-        s_compiled.GetOrAdd(name, n => new Lazy<Task<string>>(() => CompileOnceAsync(n))).Value;
+        CompileAsync(name, name, "clang-14", "-O2", "-g", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer", "-fno-optimize-sibling-calls");
 
-    private static async Task<string> CompileOnceAsync(string name)
+    /// <summary>Compiles tests/workloads/NAME/NAME.c into a binary named <paramref name="output"/> with
+    /// <paramref name="compiler"/> and <paramref name="flags"/>, once per test run.</summary>
+    public static Task<string> CompileAsync(string name, string output, string compiler, params string[] flags) =>
+        s_compiled.GetOrAdd(output, o => new Lazy<Task<string>>(() => CompileOnceAsync(name, o, compiler, flags))).Value;
+
+    private static async Task<string> CompileOnceAsync(string name, string binary, string compiler, string[] flags)
     {
-        var output = Path.Combine(s_binaries.Value, name);
+        var output = Path.Combine(s_binaries.Value, binary);
         var source = Path.Combine(AppContext.BaseDirectory, "Workloads", name + ".c");
-        var result = await ExternalProcess.RunAsync("clang-14", ["-O2", "-g", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer", "-fno-optimize-sibling-calls", "-o", output, source]);
+        var result = await ExternalProcess.RunAsync(compiler, [.. flags, "-o", output, source]);
         Assert.True(result.ExitCode == 0, result.ToString());
         return output;
     }
@@ -45,7 +50,8 @@ internal sealed class Workload : IAsyncDisposable
     public static Workload StartDotnetHot(double seconds) =>
         Start("dotnet", [Path.Combine(AppContext.BaseDirectory, "DotnetHot.dll"), seconds.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
 
-    private static Workload Start(string file, string[] args)
+    /// <summary>Starts <paramref name="file"/>, which must print its pid as its first line of output.</summary>
+    public static Workload Start(string file, params string[] args)
     {
         var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, UseShellExecute = false };
         foreach (var arg in args)
