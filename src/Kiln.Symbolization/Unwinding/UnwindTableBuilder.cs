@@ -22,6 +22,7 @@ public static class UnwindTableBuilder
     /// image it was parsed from). Null, with <paramref name="reason"/>, when the file has no CFI, is not x86-64, or its
     /// CFI is malformed.
     /// </summary>
+    /// <exception cref="InvalidOperationException"><paramref name="elf"/> was parsed from a handle: pass that handle.</exception>
     public static UnwindTable? Build(ElfFile elf, out string? reason) => Build(elf, null, out reason);
 
     /// <summary>

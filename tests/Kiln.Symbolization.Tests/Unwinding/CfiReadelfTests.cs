@@ -32,6 +32,15 @@ public class CfiReadelfTests
         Assert.Contains(elf.Sections, s => s.Name == ".debug_frame");
         var count = AssertMatchesReadelf(binary, expectedSection: ".debug_frame");
         Assert.True(count > 0);
+
+        // The crt objects bring .eh_frame; the compiled functions are only in .debug_frame, and the table has both.
+        var table = UnwindTableBuilder.Build(elf, out var reason);
+        Assert.True(table != null, reason);
+        Assert.Equal(UnwindTableSource.EhFrame | UnwindTableSource.DebugFrame, table.Source);
+        foreach (var fde in ReadelfFrames.Dump(binary).Where(e => !e.IsCie && e.Section == ".debug_frame"))
+            Assert.NotEqual(UnwindKind.NoInfo, table.Find(fde.PcBegin).Kind);
+        var hot = Native.ReadelfSymbol(binary, "kiln_hot_function");
+        Assert.Equal(UnwindKind.CfaRbp, table.Find(hot + 8).Kind);
     }
 
     /// <summary>Compares every FDE of <paramref name="path"/> with readelf; returns how many FDEs of the section were compared.</summary>

@@ -272,6 +272,37 @@ public class UnwindTableTests
     }
 
     [Fact]
+    public void Eh_frame_wins_over_an_overlapping_debug_frame_fde()
+    {
+        var eh = new EhFrameBuilder(0x2000);
+        eh.Fde(eh.Cie(), Text, 0x10, 0x44, 0x0e, 0x10);
+        // .debug_frame, 32-bit DWARF: a version-1 CIE (id 0xffffffff) and two FDEs with absolute 8-byte addresses.
+        var debug = new List<byte>();
+        void Entry(params byte[] body)
+        {
+            var padded = body.Concat(new byte[(8 - ((body.Length + 4) % 8)) % 8]).ToArray();
+            debug.AddRange(BitConverter.GetBytes(padded.Length));
+            debug.AddRange(padded);
+        }
+        Entry([0xff, 0xff, 0xff, 0xff, 1, 0, 1, 0x78, 16, 0x0c, 0x07, 0x08, 0x90, 0x01]);
+        Entry([0, 0, 0, 0, .. BitConverter.GetBytes(Text + 8), .. BitConverter.GetBytes(0x10UL), 0x0e, 0x40]);
+        Entry([0, 0, 0, 0, .. BitConverter.GetBytes(Text + 0x20), .. BitConverter.GetBytes(0x10UL), 0x41, 0x0e, 0x18]);
+        var table = UnwindTableBuilder.Build(new UnwindTableBuilder.CfiInput(eh.Build(), eh.Address, debugFrame: [.. debug]), out var reason);
+        Assert.True(table != null, reason);
+        Assert.Equal(UnwindTableSource.EhFrame | UnwindTableSource.DebugFrame, table.Source);
+        Assert.Equal((2, 1), (table.FdeCount, table.SkippedFdes));
+        Assert.Equal(
+        [
+            new UnwindRow(Text, UnwindKind.CfaRsp, RbpRule.Unchanged, 0, 8),
+            new UnwindRow(Text + 4, UnwindKind.CfaRsp, RbpRule.Unchanged, 0, 16),
+            new UnwindRow(Text + 0x10, UnwindKind.NoInfo, RbpRule.Unchanged, 0, 0),
+            new UnwindRow(Text + 0x20, UnwindKind.CfaRsp, RbpRule.Unchanged, 0, 8),
+            new UnwindRow(Text + 0x21, UnwindKind.CfaRsp, RbpRule.Unchanged, 0, 24),
+            new UnwindRow(Text + 0x30, UnwindKind.NoInfo, RbpRule.Unchanged, 0, 0),
+        ], table.Rows);
+    }
+
+    [Fact]
     public void Truncated_section_is_a_reason_naming_the_offset()
     {
         var eh = new EhFrameBuilder(0x2000);
@@ -324,6 +355,17 @@ public class UnwindTableTests
         var table = UnwindTableBuilder.Build(ElfFile.Parse(image, "bash-corrupted"), out var reason);
         Assert.Null(table);
         Assert.Equal("malformed .eh_frame at offset 0x8: CIE version 9 is not supported (1 and 3 are)", reason);
+    }
+
+    [Fact]
+    public void A_file_parsed_from_a_handle_is_read_through_that_handle()
+    {
+        using var handle = File.OpenHandle(Bash);
+        var elf = ElfFile.Read(handle, Bash);
+        var table = UnwindTableBuilder.Build(elf, handle, out var reason);
+        Assert.True(table != null, reason);
+        Assert.Equal(UnwindTableBuilder.Build(Bash, out _)!.Rows, table.Rows);
+        Assert.Throws<InvalidOperationException>(() => UnwindTableBuilder.Build(elf, out _));
     }
 
     [Fact]
