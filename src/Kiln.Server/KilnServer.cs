@@ -38,7 +38,13 @@ public static class KilnServer
         }
         KilnServerOptions.TryParseEndpoint(options.HttpAddress, out var endpoint);
 
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args ?? [] });
+        // Kiln reads no appsettings.json: without this the host watches the working directory's whole tree for one,
+        // and every write to a data directory under it wakes the watcher.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            Args = [.. args ?? [], "--hostBuilder:reloadConfigOnChange=false"],
+            ContentRootPath = AppContext.BaseDirectory,
+        });
         // Per-request logs are noise for a server that takes a push every few seconds from every node.
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Grpc.AspNetCore.Server", LogLevel.Warning);

@@ -79,20 +79,7 @@ public sealed partial class DotnetPerfMapEnabler(ILogger<DotnetPerfMapEnabler>? 
 
     private static readonly TimeSpan s_hostStartup = TimeSpan.FromSeconds(5);
 
-    /// <summary>How long ago a process started, from its start time in clock ticks since boot (USER_HZ = 100).</summary>
-    private TimeSpan ProcessAge(ulong startTicks)
-    {
-        try
-        {
-            var uptime = File.ReadAllText(Path.Combine(procRoot, "uptime"));
-            var seconds = double.Parse(uptime.AsSpan(0, uptime.IndexOf(' ', StringComparison.Ordinal)), NumberStyles.Float, CultureInfo.InvariantCulture);
-            return TimeSpan.FromSeconds(seconds - startTicks / 100.0);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or ArgumentOutOfRangeException)
-        {
-            return TimeSpan.MaxValue; // unknown: treat as settled
-        }
-    }
+    private TimeSpan ProcessAge(ulong startTicks) => ProcFs.ProcessAge(startTicks, procRoot);
 
     /// <summary>Forgets processes handled before so the set does not grow without bound; pass the live pids.</summary>
     public void Retain(IReadOnlySet<int> livePids)

@@ -143,7 +143,11 @@ public sealed class ElfFile
     /// <summary>Parses the file behind an open handle; <paramref name="name"/> appears in error messages.</summary>
     public static ElfFile Read(SafeFileHandle handle, string name) => Read(new FileSource(handle), name);
 
-    private static ElfFile Read(ISource src, string name)
+    /// <summary>Like <see cref="Read(SafeFileHandle, string)"/> without reading the symbol tables (<see cref="Symbols"/>
+    /// is empty): headers, sections, segments, build ID — all an unwind table needs, at a fraction of the cost.</summary>
+    public static ElfFile ReadHeaders(SafeFileHandle handle, string name) => Read(new FileSource(handle), name, symbols: false);
+
+    private static ElfFile Read(ISource src, string name, bool symbols = true)
     {
         var eh = ReadExact(src, 0, EhdrSize, name, "ELF header");
         if (eh[0] != 0x7f || eh[1] != (byte)'E' || eh[2] != (byte)'L' || eh[3] != (byte)'F')
@@ -222,7 +226,7 @@ public sealed class ElfFile
         }
 
         var builder = new ElfSymbolTable.Builder();
-        foreach (var s in sections)
+        foreach (var s in symbols ? sections : [])
         {
             if (s.Type != ShtSymtab && s.Type != ShtDynsym) continue;
             if (s.Link >= sections.Length || s.Size > MaxTableBytes || sections[s.Link].Size > MaxTableBytes) continue;

@@ -68,4 +68,20 @@ public static class ProcFs
         // fields[0] is field 3 (state); field 22 is fields[19].
         return fields.Length > 19 && ulong.TryParse(fields[19], NumberStyles.None, CultureInfo.InvariantCulture, out var t) ? t : null;
     }
+
+    /// <summary>How long ago a process started, from its start time in clock ticks since boot (USER_HZ = 100);
+    /// <see cref="TimeSpan.MaxValue"/> when /proc/uptime cannot be read.</summary>
+    public static TimeSpan ProcessAge(ulong startTicks, string procRoot = "/proc")
+    {
+        try
+        {
+            var uptime = File.ReadAllText(Path.Combine(procRoot, "uptime"));
+            var seconds = double.Parse(uptime.AsSpan(0, uptime.IndexOf(' ', StringComparison.Ordinal)), NumberStyles.Float, CultureInfo.InvariantCulture);
+            return TimeSpan.FromSeconds(seconds - startTicks / 100.0);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or ArgumentOutOfRangeException)
+        {
+            return TimeSpan.MaxValue;
+        }
+    }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Kiln.Agent.Bpf;
 using Kiln.Agent.Sampling;
 
@@ -26,7 +27,8 @@ public class BpfObjectSpecTests
     {
         var maps = BpfObjectSpec.Read(ObjectPath).Maps.ToDictionary(m => m.Name);
         Assert.Equal(
-            ["active_buffer", "counters", "counts_0", "counts_1", "known_processes", "process_events", "stacks_0", "stacks_1"],
+            ["active_buffer", "counters", "counts_0", "counts_1", "known_processes", "process_events", "stacks_0", "stacks_1",
+             "unwind_processes", "unwind_scratch", "unwind_tables", "user_stacks_0", "user_stacks_1"],
             maps.Keys.Order());
         foreach (var buffer in new[] { 0, 1 })
         {
@@ -38,7 +40,15 @@ public class BpfObjectSpecTests
             Assert.Equal(BpfMapType.StackTrace, stacks.Type);
             Assert.Equal(4u, stacks.KeySize);
             Assert.Equal(127u * 8, stacks.ValueSize);
+            var userStacks = maps[ProfilerAbi.UserStacks(buffer)];
+            Assert.Equal(new BpfMapSpec(ProfilerAbi.UserStacks(buffer), BpfMapType.Hash, 4, (uint)Unsafe.SizeOf<UserStack>(), 16384), userStacks);
         }
+        Assert.Equal(1032, Unsafe.SizeOf<UserStack>());
+        Assert.Equal(32, Unsafe.SizeOf<UnwindMapping>());
+        Assert.Equal(8 + (32 * ProfilerAbi.MaxUnwindMappings), Unsafe.SizeOf<UnwindProcess>());
+        Assert.Equal(new BpfMapSpec("unwind_processes", BpfMapType.Hash, 4, (uint)Unsafe.SizeOf<UnwindProcess>(), 8192), maps["unwind_processes"]);
+        // Outer map of per-binary row arrays: the value is an inner map's fd.
+        Assert.Equal(new BpfMapSpec("unwind_tables", BpfMapType.HashOfMaps, 4, 4, 4096), maps["unwind_tables"]);
         Assert.Equal(new BpfMapSpec("counters", BpfMapType.PerCpuArray, 4, 8, (uint)CounterIndex.Count), maps["counters"]);
         Assert.Equal(new BpfMapSpec("active_buffer", BpfMapType.Array, 4, 4, 1), maps["active_buffer"]);
         Assert.Equal(new BpfMapSpec("known_processes", BpfMapType.LruHash, 4, 8, 16384), maps["known_processes"]);

@@ -11,6 +11,7 @@ public enum BpfMapType
     PerCpuArray = 6,
     StackTrace = 7,
     LruHash = 9,
+    HashOfMaps = 13,
     RingBuf = 27,
 }
 

@@ -8,6 +8,11 @@
 // idle half while the program writes to the other one. This keeps counts and the stack ids they
 // refer to consistent within one window, without losing samples taken during the drain.
 //
+// User stacks are walked here, not by bpf_get_stackid: with the compact unwind tables the agent builds from each
+// binary's .eh_frame (one BPF array per binary, shared by every process mapping it) the walk goes through code built
+// without frame pointers — libc, python3, bash. Where no table covers a pc (JIT code, a process the agent has not
+// loaded yet) the step follows the frame-pointer chain, exactly what bpf_get_stackid would do.
+//
 // New processes: the first sample of a process (or of a process image after exec) writes its pid to
 // the `process_events` ring buffer, on which the agent blocks. It reads the process's memory maps
 // and labels right away, so a process that exits before the window ends is still symbolized.
@@ -23,6 +28,13 @@
 #define KNOWN_PROCESS_ENTRIES 16384
 #define PROCESS_EVENTS_BYTES (64 * 1024)
 
+// Per process: executable mappings that have an unwind table (sorted by start). 8 binary-search steps cover them.
+#define MAX_UNWIND_MAPPINGS 128
+#define UNWIND_PROCESS_ENTRIES 8192
+#define UNWIND_TABLE_ENTRIES 4096
+// Rows of one binary: 24 binary-search steps cover 2^24; the agent refuses larger tables.
+#define MAX_ROW_SEARCH_STEPS 24
+
 #define EFAULT 14
 #define EEXIST 17
 
@@ -32,8 +44,8 @@ char LICENSE[] SEC("license") = "GPL";
 struct sample_key {
     u32 pid;              // tgid: the process
     u32 tid;              // the thread
-    s32 user_stack_id;    // >= 0: id in the stack map; < 0: -errno from bpf_get_stackid
-    s32 kernel_stack_id;  // same convention
+    s32 user_stack_id;    // >= 0: id in user_stacks_N; < 0: -errno (-EFAULT: no user stack, -EEXIST: collision)
+    s32 kernel_stack_id;  // >= 0: id in stacks_N; < 0: -errno from bpf_get_stackid
     char comm[COMM_LEN];  // the thread's comm (task->comm), NUL-padded
 };
 
@@ -49,7 +61,13 @@ enum counter {
     COUNTER_KERNEL_STACK_ERROR = 7,
     COUNTER_COUNTS_DROPPED = 8,      // counts map full (or another update failure): sample lost
     COUNTER_NEW_PROCESS_DROPPED = 9, // process_events full: the agent learns of the process at window end
-    COUNTER_MAX = 10,
+    COUNTER_UNWIND_COMPLETE = 10,    // user stacks that reached the thread's root (an End row: _start, clone3)
+    COUNTER_UNWIND_TRUNCATED = 11,   // user stacks cut at MAX_STACK_DEPTH frames
+    COUNTER_UNWIND_TABLE_FRAMES = 12, // user frames stepped with an unwind table row
+    COUNTER_UNWIND_FP_FRAMES = 13,   // user frames stepped with frame pointers (no row covers the pc)
+    COUNTER_UNWIND_UNSUPPORTED = 14, // rows whose CFI the unwinder cannot follow (stepped with frame pointers)
+    COUNTER_UNWIND_READ_FAILED = 15, // walks ended because user memory could not be read
+    COUNTER_MAX = 16,
 };
 
 struct stack_map {
@@ -65,6 +83,117 @@ struct count_map {
     __type(value, u64);
     __uint(max_entries, COUNT_ENTRIES);
 };
+
+// How to step from a frame to its caller, from pc up to the next row's pc (pc is an address in the ELF file).
+// Mirrored by Kiln.Symbolization.Unwinding.UnwindRow (16 bytes).
+struct unwind_row {
+    u64 pc;
+    u8 kind;         // enum unwind_kind
+    u8 rbp_rule;     // enum rbp_rule
+    s16 rbp_offset;  // RBP_AT_CFA_OFFSET: the caller's rbp is saved at CFA + rbp_offset
+    s32 cfa_offset;  // CFA = register + cfa_offset; for UNWIND_PLT the (rip & 15) threshold
+};
+
+// Mirrored by Kiln.Symbolization.Unwinding.UnwindKind.
+enum unwind_kind {
+    UNWIND_NO_INFO = 0,
+    UNWIND_CFA_RSP = 1,
+    UNWIND_CFA_RBP = 2,
+    UNWIND_PLT = 3,
+    UNWIND_SIGNAL = 4,
+    UNWIND_END = 5,
+    UNWIND_UNSUPPORTED = 6,
+};
+
+// Mirrored by Kiln.Symbolization.Unwinding.RbpRule.
+enum rbp_rule {
+    RBP_UNCHANGED = 0,
+    RBP_AT_CFA_OFFSET = 1,
+    RBP_UNKNOWN = 2,
+};
+
+// An executable mapping of a process whose file has an unwind table: ELF address = pc - bias.
+// Mirrored by Kiln.Agent.Bpf.UnwindMapping (32 bytes).
+struct unwind_mapping {
+    u64 start;
+    u64 end;
+    u64 bias;
+    u32 table_id;  // key in unwind_tables
+    u32 rows;      // rows in that table
+};
+
+// The process started moments ago and may still be mapping its libraries: the first walk that meets a pc outside
+// every known mapping announces the process again (once: the flag is cleared) so the agent re-reads its maps.
+#define UNWIND_PROCESS_YOUNG 1
+
+// Mirrored by Kiln.Agent.Bpf.UnwindProcess.
+struct unwind_process {
+    u32 count;
+    u32 flags;
+    struct unwind_mapping mappings[MAX_UNWIND_MAPPINGS];
+};
+
+// A walked user stack. Mirrored by Kiln.Agent.Bpf.UserStack (1032 bytes).
+struct user_stack {
+    u64 hash;      // of pcs[0..len): equal ids with different hashes are collisions
+    u32 len;
+    u32 complete;  // 1 when the walk reached the thread's root
+    u64 pcs[MAX_STACK_DEPTH];
+};
+
+// Per-CPU scratch of the walk in progress (too big for the 512-byte BPF stack).
+struct stack_walk {
+    u64 pc;
+    u64 sp;
+    u64 bp;
+    u32 pid;
+    u32 interrupted;  // pc is where the thread was interrupted (leaf, signal), not a return address
+    u32 stopped;
+    u32 unknown_mapping;  // a pc of a known process fell outside every mapping with a table
+    struct unwind_row row;  // the row of the frame being stepped
+    struct user_stack stack;
+};
+
+struct user_stack_map {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __type(key, u32);
+    __type(value, struct user_stack);
+    __uint(max_entries, STACK_ENTRIES);
+};
+
+struct user_stack_map user_stacks_0 SEC(".maps");
+struct user_stack_map user_stacks_1 SEC(".maps");
+
+// Unwind tables: table id -> one array of rows per binary, sized to it (created by the agent).
+struct unwind_rows {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(map_flags, BPF_F_INNER_MAP);
+    __type(key, u32);
+    __type(value, struct unwind_row);
+    __uint(max_entries, 1);
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
+    __type(key, u32);
+    __uint(max_entries, UNWIND_TABLE_ENTRIES);
+    __array(values, struct unwind_rows);
+} unwind_tables SEC(".maps");
+
+// pid -> its mappings with unwind tables. A process not in here is walked with frame pointers.
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __type(key, u32);
+    __type(value, struct unwind_process);
+    __uint(max_entries, UNWIND_PROCESS_ENTRIES);
+} unwind_processes SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __type(key, u32);
+    __type(value, struct stack_walk);
+    __uint(max_entries, 1);
+} unwind_scratch SEC(".maps");
 
 struct stack_map stacks_0 SEC(".maps");
 struct stack_map stacks_1 SEC(".maps");
@@ -100,6 +229,12 @@ struct task_struct___kiln {
     void *mm;
 } __attribute__((preserve_access_index));
 
+struct pt_regs___kiln {
+    unsigned long bp;
+    unsigned long sp;
+    unsigned long ip;
+} __attribute__((preserve_access_index));
+
 // Per-CPU counters, never reset by the program; the agent reports differences between reads.
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -127,14 +262,246 @@ static __always_inline void classify(s32 id, u32 empty, u32 collision, u32 error
         count(error);
 }
 
-static __always_inline int record(struct bpf_perf_event_data *ctx, void *stacks, void *counts,
-                                  u64 pid_tgid)
+
+// The row covering ELF address `address` of the mapping, or NULL (then the step uses frame pointers).
+static __always_inline struct unwind_row *find_row(struct unwind_process *proc, u64 pc, u64 *address)
+{
+    u32 lo = 0, hi = proc->count;
+    if (hi > MAX_UNWIND_MAPPINGS)
+        hi = MAX_UNWIND_MAPPINGS;
+    // First mapping starting after pc; the one before it may contain pc.
+    for (int i = 0; i < 8 && lo < hi; i++) {
+        u32 mid = (lo + hi) / 2;
+        if (mid >= MAX_UNWIND_MAPPINGS)
+            return NULL;
+        if (proc->mappings[mid].start <= pc)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0 || lo > MAX_UNWIND_MAPPINGS)
+        return NULL;
+    struct unwind_mapping *m = &proc->mappings[lo - 1];
+    if (pc >= m->end)
+        return NULL;
+    void *rows = bpf_map_lookup_elem(&unwind_tables, &m->table_id);
+    if (!rows)
+        return NULL;
+    u64 target = pc - m->bias;
+    *address = target;
+    // First row starting after target; the one before it covers target.
+    u32 first = 0, last = m->rows;
+    for (int i = 0; i < MAX_ROW_SEARCH_STEPS && first < last; i++) {
+        u32 mid = first + (last - first) / 2;
+        struct unwind_row *row = bpf_map_lookup_elem(rows, &mid);
+        if (!row)
+            return NULL;
+        if (row->pc <= target)
+            first = mid + 1;
+        else
+            last = mid;
+    }
+    if (first == 0)
+        return NULL;
+    u32 index = first - 1;
+    return bpf_map_lookup_elem(rows, &index);
+}
+
+// Steps with the frame-pointer chain: [rbp] is the caller's rbp, [rbp + 8] the return address.
+static __always_inline long step_frame_pointer(struct stack_walk *s)
+{
+    u64 frame[2];
+    if (s->bp == 0) {
+        s->stopped = 1;
+        return 1;
+    }
+    if (bpf_probe_read_user(frame, sizeof(frame), (void *)s->bp) != 0) {
+        count(COUNTER_UNWIND_READ_FAILED);
+        s->stopped = 1;
+        return 1;
+    }
+    if (s->bp + 16 <= s->sp) {
+        // Callers' frames lie above (the stack grows down): anything else is not a frame chain, so the walk ends.
+        s->stopped = 1;
+        return 1;
+    }
+    count(COUNTER_UNWIND_FP_FRAMES);
+    s->sp = s->bp + 16;
+    s->bp = frame[0];
+    s->pc = frame[1];
+    s->interrupted = 0;
+    return 0;
+}
+
+// One frame: records pc, then finds the caller's pc, sp and bp. Returns 1 to end the walk.
+static long unwind_step(u64 index, void *unused)
+{
+    u32 zero = 0;
+    struct stack_walk *s = bpf_map_lookup_elem(&unwind_scratch, &zero);
+    if (!s)
+        return 1;
+    if (s->pc == 0) {
+        s->stopped = 1;
+        return 1;
+    }
+    u32 depth = s->stack.len;
+    if (depth >= MAX_STACK_DEPTH)
+        return 1;
+    s->stack.pcs[depth] = s->pc;
+    s->stack.len = depth + 1;
+    s->stack.hash = (s->stack.hash ^ s->pc) * 0x100000001b3ULL;
+
+    struct unwind_process *proc = bpf_map_lookup_elem(&unwind_processes, &s->pid);
+    if (!proc)
+        return step_frame_pointer(s);
+    // A return address may be one past the end of its caller's function (a call as the last instruction).
+    u64 address;
+    struct unwind_row *found = find_row(proc, s->interrupted ? s->pc : s->pc - 1, &address);
+    if (!found) {
+        s->unknown_mapping = 1;
+        return step_frame_pointer(s);
+    }
+    s->row = *found;
+    struct unwind_row row = s->row;
+
+    u64 cfa;
+    switch (row.kind) {
+    case UNWIND_END:
+        s->stack.complete = 1;
+        s->stopped = 1;
+        return 1;
+    case UNWIND_CFA_RSP:
+        cfa = s->sp + (s64)row.cfa_offset;
+        break;
+    case UNWIND_CFA_RBP:
+        if (s->bp == 0) {
+            s->stopped = 1;
+            return 1;
+        }
+        cfa = s->bp + (s64)row.cfa_offset;
+        break;
+    case UNWIND_PLT:
+        cfa = s->sp + 8 + ((s->pc & 15) >= (u64)row.cfa_offset ? 8 : 0);
+        break;
+    case UNWIND_SIGNAL: {
+        // rsp points at the ucontext_t the kernel pushed: the interrupted registers are in its sigcontext.
+        u64 regs[7]; // rbp at +120 .. rsp at +160, rip at +168
+        if (bpf_probe_read_user(regs, sizeof(regs), (void *)(s->sp + 120)) != 0) {
+            count(COUNTER_UNWIND_READ_FAILED);
+            s->stopped = 1;
+            return 1;
+        }
+        count(COUNTER_UNWIND_TABLE_FRAMES);
+        s->bp = regs[0];
+        s->sp = regs[5];
+        s->pc = regs[6];
+        s->interrupted = 1;
+        return 0;
+    }
+    case UNWIND_UNSUPPORTED:
+        count(COUNTER_UNWIND_UNSUPPORTED);
+        return step_frame_pointer(s);
+    default:
+        return step_frame_pointer(s);
+    }
+
+    if (cfa <= s->sp) {
+        // The caller's frame must be above this one: a table row that does not hold here ends the walk.
+        s->stopped = 1;
+        return 1;
+    }
+    u64 ra;
+    if (bpf_probe_read_user(&ra, sizeof(ra), (void *)(cfa - 8)) != 0) {
+        count(COUNTER_UNWIND_READ_FAILED);
+        s->stopped = 1;
+        return 1;
+    }
+    if (row.rbp_rule == RBP_AT_CFA_OFFSET) {
+        u64 bp;
+        if (bpf_probe_read_user(&bp, sizeof(bp), (void *)(cfa + (s64)row.rbp_offset)) != 0) {
+            count(COUNTER_UNWIND_READ_FAILED);
+            s->stopped = 1;
+            return 1;
+        }
+        s->bp = bp;
+    } else if (row.rbp_rule == RBP_UNKNOWN) {
+        s->bp = 0;
+    }
+    count(COUNTER_UNWIND_TABLE_FRAMES);
+    s->sp = cfa;
+    s->pc = ra;
+    s->interrupted = 0;
+    return 0;
+}
+
+// Walks the current task's user stack into user_stacks (the id goes into the sample key).
+static __always_inline s32 walk_user_stack(void *user_stacks, u32 pid)
+{
+    struct task_struct___kiln *current = (void *)bpf_get_current_task();
+    if (BPF_CORE_READ(current, mm) == 0)
+        return -EFAULT; // kernel thread: no user stack
+    u32 zero = 0;
+    struct stack_walk *s = bpf_map_lookup_elem(&unwind_scratch, &zero);
+    if (!s)
+        return -EFAULT;
+    // The registers user space had when it entered the kernel (interrupt or system call).
+    struct pt_regs___kiln *regs = (void *)bpf_task_pt_regs(bpf_get_current_task_btf());
+    s->pc = BPF_CORE_READ(regs, ip);
+    s->sp = BPF_CORE_READ(regs, sp);
+    s->bp = BPF_CORE_READ(regs, bp);
+    s->pid = pid;
+    s->interrupted = 1;
+    s->stopped = 0;
+    s->unknown_mapping = 0;
+    s->stack.len = 0;
+    s->stack.complete = 0;
+    s->stack.hash = 0xcbf29ce484222325ULL;
+    bpf_loop(MAX_STACK_DEPTH, unwind_step, NULL, 0);
+    if (s->unknown_mapping) {
+        struct unwind_process *proc = bpf_map_lookup_elem(&unwind_processes, &pid);
+        if (proc && (proc->flags & UNWIND_PROCESS_YOUNG)) {
+            proc->flags = 0;
+            u32 *event = bpf_ringbuf_reserve(&process_events, sizeof(u32), 0);
+            if (event) {
+                *event = pid;
+                bpf_ringbuf_submit(event, 0);
+            }
+        }
+    }
+    if (s->stack.len == 0)
+        return -EFAULT;
+    if (s->stack.complete)
+        count(COUNTER_UNWIND_COMPLETE);
+    else if (!s->stopped && s->stack.len >= MAX_STACK_DEPTH)
+        count(COUNTER_UNWIND_TRUNCATED);
+
+    u64 hash = s->stack.hash ^ s->stack.len;
+    s->stack.hash = hash;
+    u32 id = (u32)(hash ^ (hash >> 32)) & 0x7fffffff;
+    struct user_stack *known = bpf_map_lookup_elem(user_stacks, &id);
+    if (known)
+        return known->hash == hash ? (s32)id : -EEXIST;
+    long err = bpf_map_update_elem(user_stacks, &id, &s->stack, BPF_NOEXIST);
+    if (err == 0)
+        return (s32)id;
+    if (err == -EEXIST) {
+        // Another CPU stored a stack with this id between the lookup and the update.
+        known = bpf_map_lookup_elem(user_stacks, &id);
+        if (known && known->hash == hash)
+            return (s32)id;
+        return -EEXIST;
+    }
+    return (s32)err;
+}
+
+static __always_inline int record(struct bpf_perf_event_data *ctx, void *stacks, void *user_stacks,
+                                  void *counts, u64 pid_tgid)
 {
     struct sample_key key = {};
     key.pid = pid_tgid >> 32;
     key.tid = (u32)pid_tgid;
     bpf_get_current_comm(&key.comm, sizeof(key.comm));
-    key.user_stack_id = bpf_get_stackid(ctx, stacks, BPF_F_USER_STACK);
+    key.user_stack_id = walk_user_stack(user_stacks, key.pid);
     key.kernel_stack_id = bpf_get_stackid(ctx, stacks, 0);
     classify(key.user_stack_id, COUNTER_USER_STACK_EMPTY, COUNTER_USER_STACK_COLLISION,
              COUNTER_USER_STACK_ERROR);
@@ -197,6 +564,6 @@ int sample(struct bpf_perf_event_data *ctx)
     u32 zero = 0;
     u32 *active = bpf_map_lookup_elem(&active_buffer, &zero);
     if (active && *active == 1)
-        return record(ctx, &stacks_1, &counts_1, pid_tgid);
-    return record(ctx, &stacks_0, &counts_0, pid_tgid);
+        return record(ctx, &stacks_1, &user_stacks_1, &counts_1, pid_tgid);
+    return record(ctx, &stacks_0, &user_stacks_0, &counts_0, pid_tgid);
 }

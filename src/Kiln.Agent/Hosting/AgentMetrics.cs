@@ -1,5 +1,6 @@
 using Kiln.Agent.Sampling;
 using Kiln.Agent.Shipping;
+using Kiln.Agent.Unwinding;
 using Kiln.Symbolization;
 using Prometheus;
 
@@ -78,6 +79,38 @@ internal static class AgentMetrics
         "kiln_agent_window_processing_seconds", "Time to symbolize, label and encode one window.",
         new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.001, 2, 14) });
 
+    public static readonly Counter UserStacks = Metrics.CreateCounter(
+        "kiln_agent_user_stacks_total",
+        "User stacks walked by the BPF unwinder, by outcome (complete: reached the thread's root; truncated: 127 frames; " +
+        "partial: ended early, e.g. at a frame without unwind info or frame pointer).", "outcome");
+
+    public static readonly Counter UnwoundFrames = Metrics.CreateCounter(
+        "kiln_agent_unwound_frames_total",
+        "User frames stepped by the BPF unwinder, by method (table: .eh_frame rows; frame_pointer: no row covers the pc; " +
+        "unsupported: CFI the unwinder cannot follow, stepped with frame pointers).", "method");
+
+    public static readonly Counter UnwindReadFailures = Metrics.CreateCounter(
+        "kiln_agent_unwind_read_failures_total", "User stack walks ended because user memory could not be read.");
+
+    public static readonly Gauge UnwindTables = Metrics.CreateGauge(
+        "kiln_agent_unwind_tables", "Binaries whose unwind table is loaded in the kernel (shared by all processes mapping them).");
+
+    public static readonly Gauge UnwindTableBytes = Metrics.CreateGauge(
+        "kiln_agent_unwind_table_bytes", "Kernel memory of the loaded unwind tables' rows (16 bytes per row).");
+
+    public static readonly Gauge UnwindProcesses = Metrics.CreateGauge(
+        "kiln_agent_unwind_processes", "Processes whose mappings the BPF unwinder knows.");
+
+    public static readonly Counter UnwindBinariesWithoutTable = Metrics.CreateCounter(
+        "kiln_agent_unwind_binaries_without_table_total",
+        "Binaries whose unwind table could not be built (no .eh_frame/.debug_frame, malformed CFI): walked with frame pointers.");
+
+    public static readonly Counter UnwindTablesEvicted = Metrics.CreateCounter(
+        "kiln_agent_unwind_tables_evicted_total", "Unwind tables dropped because no process maps their binary any more.");
+
+    public static readonly Counter UnwindTableBuildSeconds = Metrics.CreateCounter(
+        "kiln_agent_unwind_table_build_seconds_total", "Time spent building unwind tables from CFI.");
+
     public static void AddWindow(in SamplingCounters c)
     {
         Windows.Inc();
@@ -89,6 +122,25 @@ internal static class AgentMetrics
         LostSamples.WithLabels("kernel_stack_error").Inc(c.KernelStackErrors);
         LostSamples.WithLabels("stack_missing").Inc(c.StacksMissing);
         ProcessNoticesDropped.Inc(c.NewProcessNoticesDropped);
+        var walked = c.Samples - c.UserStacksEmpty - c.CountsDropped;
+        UserStacks.WithLabels("complete").Inc(c.UserStacksComplete);
+        UserStacks.WithLabels("truncated").Inc(c.UserStacksTruncated);
+        UserStacks.WithLabels("partial").Inc(Math.Max(0, walked - c.UserStacksComplete - c.UserStacksTruncated));
+        UnwoundFrames.WithLabels("table").Inc(c.TableFrames);
+        UnwoundFrames.WithLabels("frame_pointer").Inc(c.FramePointerFrames);
+        UnwoundFrames.WithLabels("unsupported").Inc(c.UnsupportedRows);
+        UnwindReadFailures.Inc(c.UnwindReadFailures);
+    }
+
+    /// <summary>Copies the unwind tables' state into the exported metrics.</summary>
+    public static void Snapshot(UnwindCounters u)
+    {
+        UnwindTables.Set(u.Tables);
+        UnwindTableBytes.Set(u.TableRows * 16);
+        UnwindProcesses.Set(u.Processes);
+        UnwindBinariesWithoutTable.IncTo(u.BinariesWithoutTable);
+        UnwindTablesEvicted.IncTo(u.TablesEvicted);
+        UnwindTableBuildSeconds.IncTo((double)u.BuildTicks / System.Diagnostics.Stopwatch.Frequency);
     }
 
     /// <summary>Copies the running totals of the shipper and symbolizer into the exported metrics.</summary>

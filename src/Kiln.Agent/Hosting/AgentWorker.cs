@@ -28,6 +28,8 @@ internal sealed partial class AgentWorker(
     IHostApplicationLifetime lifetime,
     ILogger<AgentWorker> logger) : BackgroundService
 {
+    private readonly HashSet<int> _sampled = [];
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var stopShipping = new CancellationTokenSource();
@@ -69,11 +71,19 @@ internal sealed partial class AgentWorker(
         AgentMetrics.AddWindow(window.Counters);
         AgentMetrics.ProfilesBuilt.Inc(profiles.Count);
         AgentMetrics.ProfilesDropped.WithLabels("relabeling").IncTo(profiler.ProfilesDroppedByRelabeling);
+        // Libraries loaded since (dlopen) get their unwind tables before the next window.
+        _sampled.Clear();
+        foreach (var sample in window.Samples)
+            _sampled.Add(sample.Pid);
+        foreach (var pid in _sampled)
+            sampler.Unwinding.Load(pid);
         // Forget processes that are gone, except those announced during this window: their samples come next window.
         var keep = watcher.TakeRecentlyPrepared();
         keep.UnionWith(LivePids(options.ProcRoot));
         perfMaps.Retain(keep);
         labeler.Trim(keep);
+        sampler.Unwinding.Retain(keep);
+        AgentMetrics.Snapshot(sampler.Unwinding.Counters);
         var elapsed = Stopwatch.GetElapsedTime(started);
         AgentMetrics.WindowProcessing.Observe(elapsed.TotalSeconds);
         health.WindowProcessed(window.Start + window.Duration);

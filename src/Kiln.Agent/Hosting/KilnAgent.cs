@@ -36,7 +36,13 @@ public static class KilnAgent
         var rules = options.ConfigPath is null ? [] : AgentConfig.Load(options.ConfigPath).RelabelConfigs;
         AgentOptions.TryParseEndpoint(options.HttpAddress, out var endpoint);
 
-        var builder = WebApplication.CreateSlimBuilder();
+        // Kiln reads no appsettings.json. Left on, the host watches the working directory's whole tree for one, and on
+        // a busy tree (a build, a data directory) that watcher alone cost the agent a third of its CPU.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            Args = ["--hostBuilder:reloadConfigOnChange=false"],
+            ContentRootPath = AppContext.BaseDirectory,
+        });
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("System.Net.Http", LogLevel.Warning);
         builder.Logging.AddFilter("Grpc.Net.Client", LogLevel.Warning);
@@ -73,6 +79,7 @@ public static class KilnAgent
 
             configure?.Invoke(builder);
             var app = builder.Build();
+            sampler.UseLogging(app.Services.GetRequiredService<ILoggerFactory>());
             var shipper = app.Services.GetRequiredService<ProfileShipper>();
             var symbolizer = app.Services.GetRequiredService<Symbolizer>();
             Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>

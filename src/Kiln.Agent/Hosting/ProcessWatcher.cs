@@ -10,7 +10,7 @@ namespace Kiln.Agent.Hosting;
 /// <summary>
 /// Reads what the agent needs to know about a process while it still runs: the BPF program announces each process
 /// at its first sample (and again after an exec), and this loop — a few times a second — reads its labels and memory
-/// maps and opens the files it maps; a second loop asks .NET runtimes to write their perf maps (an IPC exchange that
+/// maps, opens the files it maps and loads the unwind tables of its binaries for the BPF unwinder; a second loop asks .NET runtimes to write their perf maps (an IPC exchange that
 /// can take a while, so it never delays the reads). A process that exits before its window is drained is then still
 /// labelled and symbolized.
 /// </summary>
@@ -25,6 +25,7 @@ internal sealed partial class ProcessWatcher(
     public static readonly TimeSpan PollTimeout = TimeSpan.FromMilliseconds(500);
 
     private readonly List<int> _pids = [];
+    private readonly Channel<int> _unwindQueue = Channel.CreateUnbounded<int>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     private readonly Channel<int> _perfMapQueue = Channel.CreateUnbounded<int>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     private readonly Lock _recentGate = new();
     private HashSet<int> _recent = [];
@@ -36,6 +37,7 @@ internal sealed partial class ProcessWatcher(
     public async Task RunAsync(CancellationToken stoppingToken)
     {
         var enabling = Task.Run(() => EnablePerfMapsAsync(stoppingToken), CancellationToken.None);
+        var unwinding = Task.Run(() => LoadUnwindTablesAsync(stoppingToken), CancellationToken.None);
         // Waiting runs on its own thread, blocked in the kernel until the BPF program announces a process.
         var polling = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var thread = new Thread(() =>
@@ -62,7 +64,23 @@ internal sealed partial class ProcessWatcher(
         finally
         {
             _perfMapQueue.Writer.TryComplete();
+            _unwindQueue.Writer.TryComplete();
             await enabling.ConfigureAwait(false);
+            await unwinding.ConfigureAwait(false);
+        }
+    }
+
+    private async Task LoadUnwindTablesAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await foreach (var pid in _unwindQueue.Reader.ReadAllAsync(stoppingToken).ConfigureAwait(false))
+            {
+                sampler.Unwinding.Load(pid);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
         }
     }
 
@@ -104,6 +122,7 @@ internal sealed partial class ProcessWatcher(
         {
             labeler.Labels(pid);
             symbolizer.Prepare(pid);
+            _unwindQueue.Writer.TryWrite(pid);
             _perfMapQueue.Writer.TryWrite(pid);
         }
         lock (_recentGate)

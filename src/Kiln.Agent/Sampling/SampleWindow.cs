@@ -8,7 +8,7 @@ namespace Kiln.Agent.Sampling;
 /// <param name="Pid">The process (tgid).</param>
 /// <param name="Tid">The thread.</param>
 /// <param name="ThreadComm">The thread's comm (up to 15 bytes) at sampling time; the process's comm is in /proc/PID/comm.</param>
-/// <param name="UserStack">User-space return addresses, leaf first, walked with frame pointers.</param>
+/// <param name="UserStack">User-space return addresses, leaf first, walked with unwind tables or frame pointers.</param>
 /// <param name="KernelStack">Kernel addresses, leaf first (empty when the sample hit user mode).</param>
 /// <param name="Count">Number of samples.</param>
 public readonly record struct Sample(int Pid, int Tid, string ThreadComm, ulong[] UserStack, ulong[] KernelStack, long Count);
@@ -26,6 +26,14 @@ public readonly record struct Sample(int Pid, int Tid, string ThreadComm, ulong[
 /// <param name="StacksMissing">Stack ids a count referred to that were gone from the stack map when drained.</param>
 /// <param name="NewProcessNoticesDropped">New processes the kernel could not announce early (queue full); they are
 /// symbolized when the window is drained, which misses them if they exited by then.</param>
+/// <param name="UserStacksComplete">User stacks whose walk reached the thread's root (an unwind row marking the
+/// outermost frame, as in <c>_start</c> or <c>clone3</c>).</param>
+/// <param name="UserStacksTruncated">User stacks cut at 127 frames.</param>
+/// <param name="TableFrames">User frames stepped with an unwind table (.eh_frame) row.</param>
+/// <param name="FramePointerFrames">User frames stepped with frame pointers (no table row covers the pc: JIT code, a
+/// process whose tables are not loaded yet, a binary without CFI).</param>
+/// <param name="UnsupportedRows">Frames whose CFI the BPF unwinder cannot follow (stepped with frame pointers).</param>
+/// <param name="UnwindReadFailures">Walks ended early because user memory could not be read.</param>
 public readonly record struct SamplingCounters(
     long Samples,
     long IdleSkipped,
@@ -37,7 +45,13 @@ public readonly record struct SamplingCounters(
     long KernelStackErrors,
     long CountsDropped,
     long StacksMissing,
-    long NewProcessNoticesDropped);
+    long NewProcessNoticesDropped,
+    long UserStacksComplete = 0,
+    long UserStacksTruncated = 0,
+    long TableFrames = 0,
+    long FramePointerFrames = 0,
+    long UnsupportedRows = 0,
+    long UnwindReadFailures = 0);
 
 /// <summary>All samples of every CPU over one profiling window, as drained from the kernel.</summary>
 public sealed class SampleWindow(DateTimeOffset start, TimeSpan duration, int samplingFrequency, IReadOnlyList<Sample> samples, SamplingCounters counters)

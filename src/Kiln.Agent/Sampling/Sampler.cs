@@ -5,6 +5,7 @@ using System.Text;
 using System.Threading.Channels;
 using Kiln.Agent.Bpf;
 using Kiln.Agent.Interop;
+using Kiln.Agent.Unwinding;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -31,12 +32,13 @@ public sealed class Sampler : IDisposable
     private const int MaxCommCacheEntries = 8192;
 
     private readonly SamplerOptions _options;
-    private readonly ILogger _logger;
+    private ILogger _logger;
     private readonly BpfCollection _collection;
     private readonly BpfMap _activeBuffer;
     private readonly BpfMap _counters;
     private readonly BpfMap[] _counts;
     private readonly BpfMap[] _stacks;
+    private readonly BpfMap[] _userStacks;
     private readonly BpfMap _processEvents;
     private readonly Lock _processEventsGate = new();
     private readonly List<int> _eventPids = [];
@@ -50,6 +52,8 @@ public sealed class Sampler : IDisposable
     private readonly List<SampleKey> _keys = [];
     private readonly List<uint> _stackIds = [];
     private readonly Dictionary<int, ulong[]> _windowStacks = [];
+    private readonly Dictionary<int, ulong[]> _windowUserStacks = [];
+    private UserStack _userStack;
     private readonly Dictionary<UInt128, string> _comms = [];
     private readonly ulong[] _perCpu;
     private readonly ulong[] _count = new ulong[1];
@@ -72,6 +76,10 @@ public sealed class Sampler : IDisposable
         _counters.CheckSizes<uint, ulong>();
         _counts = [collection.Map(ProfilerAbi.Counts(0)), collection.Map(ProfilerAbi.Counts(1))];
         _stacks = [collection.Map(ProfilerAbi.Stacks(0)), collection.Map(ProfilerAbi.Stacks(1))];
+        _userStacks = [collection.Map(ProfilerAbi.UserStacks(0)), collection.Map(ProfilerAbi.UserStacks(1))];
+        foreach (var map in _userStacks)
+            map.CheckSizes<uint, UserStack>();
+        Unwinding = new UnwindTables(collection.Map(ProfilerAbi.UnwindTables), collection.Map(ProfilerAbi.UnwindProcesses), logger);
         foreach (var map in _counts)
             map.CheckSizes<SampleKey, ulong>();
         foreach (var map in _stacks)
@@ -86,8 +94,20 @@ public sealed class Sampler : IDisposable
         _thread = new Thread(Run) { IsBackground = true, Name = "kiln-sampler-drain" };
     }
 
+    /// <summary>Logs from now on through <paramref name="factory"/> (the host's, once it is built: the sampler starts
+    /// before it so that a missing capability ends the command before anything listens).</summary>
+    public void UseLogging(ILoggerFactory factory)
+    {
+        ArgumentNullException.ThrowIfNull(factory);
+        _logger = factory.CreateLogger<Sampler>();
+        Unwinding.Logger = factory.CreateLogger<UnwindTables>();
+    }
+
     /// <summary>The online CPUs being sampled, one perf event each.</summary>
     public IReadOnlyList<int> Cpus { get; }
+
+    /// <summary>The unwind tables the BPF program walks user stacks with; load a process's with <see cref="UnwindTables.Load"/>.</summary>
+    public UnwindTables Unwinding { get; }
 
     /// <summary>Completed windows, oldest first. Completes when the sampler stops; faults if draining fails.</summary>
     public ChannelReader<SampleWindow> Windows => _windows.Reader;
@@ -112,6 +132,8 @@ public sealed class Sampler : IDisposable
         {
             [ProfilerAbi.Stacks(0)] = stackEntries,
             [ProfilerAbi.Stacks(1)] = stackEntries,
+            [ProfilerAbi.UserStacks(0)] = stackEntries,
+            [ProfilerAbi.UserStacks(1)] = stackEntries,
         });
         Sampler? sampler = null;
         try
@@ -259,6 +281,7 @@ public sealed class Sampler : IDisposable
         var drainStarted = Stopwatch.GetTimestamp();
         var counts = _counts[buffer];
         var stacks = _stacks[buffer];
+        var userStacks = _userStacks[buffer];
 
         // Nothing writes to this half now: collect its keys first, then read and clear.
         _keys.Clear();
@@ -270,6 +293,7 @@ public sealed class Sampler : IDisposable
         }
 
         _windowStacks.Clear();
+        _windowUserStacks.Clear();
         var samples = new Sample[_keys.Count];
         var n = 0;
         foreach (var key in _keys)
@@ -277,7 +301,7 @@ public sealed class Sampler : IDisposable
             if (!counts.TryLookup(key, _count.AsSpan()))
                 continue;
             samples[n++] = new Sample((int)key.Pid, (int)key.Tid, Comm(key.Comm),
-                Stack(stacks, key.UserStackId), Stack(stacks, key.KernelStackId), (long)_count[0]);
+                UserStackOf(userStacks, key.UserStackId), Stack(stacks, key.KernelStackId), (long)_count[0]);
         }
         foreach (var key in _keys)
             counts.Delete(key);
@@ -291,10 +315,21 @@ public sealed class Sampler : IDisposable
         }
         foreach (var id in _stackIds)
             stacks.Delete(id);
+        var stackCount = _stackIds.Count;
+        _stackIds.Clear();
+        previousId = null;
+        while (userStacks.TryGetNextKey(previousId, out var id))
+        {
+            _stackIds.Add(id);
+            previousId = id;
+        }
+        foreach (var id in _stackIds)
+            userStacks.Delete(id);
+        stackCount += _stackIds.Count;
 
         var window = new SampleWindow(start, duration, _options.SamplingFrequency,
             n == samples.Length ? samples : samples[..n], ReadCounters());
-        SamplerLog.WindowDrained(_logger, n, window.Counters.Samples, _stackIds.Count, Stopwatch.GetElapsedTime(drainStarted).TotalMilliseconds);
+        SamplerLog.WindowDrained(_logger, n, window.Counters.Samples, stackCount, Stopwatch.GetElapsedTime(drainStarted).TotalMilliseconds);
         return window;
     }
 
@@ -318,6 +353,28 @@ public sealed class Sampler : IDisposable
             addresses = [];
         }
         _windowStacks[id] = addresses;
+        return addresses;
+    }
+
+    /// <summary>The walked user stack <paramref name="id"/>, leaf first; one shared array per id per window.</summary>
+    private ulong[] UserStackOf(BpfMap userStacks, int id)
+    {
+        if (id < 0)
+            return [];
+        if (_windowUserStacks.TryGetValue(id, out var known))
+            return known;
+        ulong[] addresses;
+        if (userStacks.TryLookup((uint)id, new Span<UserStack>(ref _userStack)))
+        {
+            ReadOnlySpan<ulong> frames = _userStack.Frames;
+            addresses = frames[..(int)Math.Min(_userStack.Length, (uint)frames.Length)].ToArray();
+        }
+        else
+        {
+            _stacksMissing++;
+            addresses = [];
+        }
+        _windowUserStacks[id] = addresses;
         return addresses;
     }
 
@@ -363,11 +420,18 @@ public sealed class Sampler : IDisposable
             KernelStackErrors: delta[(int)CounterIndex.KernelStackError],
             CountsDropped: delta[(int)CounterIndex.CountsDropped],
             StacksMissing: missing,
-            NewProcessNoticesDropped: delta[(int)CounterIndex.NewProcessDropped]);
+            NewProcessNoticesDropped: delta[(int)CounterIndex.NewProcessDropped],
+            UserStacksComplete: delta[(int)CounterIndex.UnwindComplete],
+            UserStacksTruncated: delta[(int)CounterIndex.UnwindTruncated],
+            TableFrames: delta[(int)CounterIndex.UnwindTableFrames],
+            FramePointerFrames: delta[(int)CounterIndex.UnwindFramePointerFrames],
+            UnsupportedRows: delta[(int)CounterIndex.UnwindUnsupported],
+            UnwindReadFailures: delta[(int)CounterIndex.UnwindReadFailed]);
     }
 
     private void ReleaseKernelObjects()
     {
+        Unwinding.Dispose();
         lock (_processEventsGate)
         {
             if (_ringBuffer != 0)
@@ -384,6 +448,8 @@ public sealed class Sampler : IDisposable
         foreach (var map in _counts)
             map.Dispose();
         foreach (var map in _stacks)
+            map.Dispose();
+        foreach (var map in _userStacks)
             map.Dispose();
     }
 }

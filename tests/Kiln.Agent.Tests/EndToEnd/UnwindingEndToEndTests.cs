@@ -8,8 +8,7 @@ namespace Kiln.Agent.Tests.EndToEnd;
 /// <summary>
 /// Issue 5's checks of user stacks through code built without frame pointers, as a user sees them in the server:
 /// a C program built by gcc, Debian's python3 and bash. Frame-pointer unwinding gets one to three garbage frames
-/// of these; the tests skipped <see cref="UnwindingFixture.UntilUnwinder"/> pass once the BPF unwinder walks
-/// .eh_frame.
+/// of these; the BPF unwinder walks them with the tables the agent builds from .eh_frame.
 /// </summary>
 public sealed class UnwindingEndToEndTests(UnwindingFixture host, ITestOutputHelper output) : IClassFixture<UnwindingFixture>
 {
@@ -35,7 +34,7 @@ public sealed class UnwindingEndToEndTests(UnwindingFixture host, ITestOutputHel
         reference.AssertFullChainsWithTwoToOneSplit();
     }
 
-    [UnwindingFact(Skip = UnwindingFixture.UntilUnwinder)]
+    [UnwindingFact]
     public async Task Chainsplit_without_frame_pointers_shows_the_same_chains_and_split_as_with_them()
     {
         await host.StartedAsync();
@@ -48,7 +47,7 @@ public sealed class UnwindingEndToEndTests(UnwindingFixture host, ITestOutputHel
             $"the split without frame pointers is {gcc.Ratio:F3}, with them {reference.Ratio:F3}\n{gcc.Describe()}\n{reference.Describe()}");
     }
 
-    [UnwindingFact(Skip = UnwindingFixture.UntilUnwinder)]
+    [UnwindingFact]
     public async Task Python_samples_reach_the_thread_root()
     {
         await host.StartedAsync();
@@ -97,7 +96,7 @@ public sealed class UnwindingEndToEndTests(UnwindingFixture host, ITestOutputHel
         Assert.All(compared, f => Assert.True(Math.Abs(kiln.GetValueOrDefault(f) - perf.GetValueOrDefault(f)) <= 3, $"{f} differs by more than 3 points\n{table}"));
     }
 
-    [UnwindingFact(Skip = UnwindingFixture.UntilUnwinder)]
+    [UnwindingFact]
     public async Task Bash_stacks_reach_main()
     {
         await host.StartedAsync();

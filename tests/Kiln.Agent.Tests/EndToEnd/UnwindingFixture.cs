@@ -17,8 +17,6 @@ namespace Kiln.Agent.Tests.EndToEnd;
 /// </summary>
 public sealed class UnwindingFixture : IAsyncLifetime
 {
-    /// <summary>The skip reason of the tests that frame-pointer unwinding cannot pass.</summary>
-    public const string UntilUnwinder = "until the BPF unwinder lands (issue 5)";
 
     /// <summary>
     /// As <see cref="ProfiledHostFixture.Frequency"/>: chainsplit runs 12 s and python 10 s, each with about a core,
