@@ -30,6 +30,8 @@ public sealed partial class UnwindTables : IDisposable
     private readonly List<int> _gone = [];
     private readonly List<(Mapping Mapping, Table Table)> _found = [];
     private UnwindProcess _entry;
+    private uint[] _keys = [];
+    private long _builtSinceTrim;
     private uint _nextId = 1;
     private bool _disposed;
 
@@ -85,6 +87,25 @@ public sealed partial class UnwindTables : IDisposable
                 Forget(pid);
             _gone.Clear();
         }
+    }
+
+    /// <summary>
+    /// After a burst of table builds (the agent's start, a deployment), gives the memory they used back to the
+    /// system: each build allocates its rows on the large-object heap only to copy them into the kernel, and the GC
+    /// keeps freed memory committed (RetainVM, which the server wants). Call when the queue of processes to load is
+    /// empty; does nothing unless more than <paramref name="threshold"/> bytes of tables were built since last time.
+    /// </summary>
+    public void TrimAfterBurst(long threshold = 4 << 20)
+    {
+        lock (_gate)
+        {
+            if (_builtSinceTrim < threshold)
+                return;
+            _builtSinceTrim = 0;
+            if (_keys.Length > 1 << 16)
+                _keys = [];
+        }
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
     }
 
     /// <summary>Removes the process's entry and releases its tables.</summary>
@@ -243,21 +264,28 @@ public sealed partial class UnwindTables : IDisposable
         }
         Counters.Tables++;
         Counters.TableRows += built.Rows.Length;
+        _builtSinceTrim += built.SizeInBytes;
         var ticks = Stopwatch.GetTimestamp() - started;
         Counters.BuildTicks += ticks;
         LogBuilt(Logger, name, built.Rows.Length, built.FdeCount, ticks * 1000.0 / Stopwatch.Frequency);
         return new Table(key, id, built.Rows.Length, [.. elf.LoadSegments]);
     }
 
-    private static unsafe int CreateRowsMap(UnwindRow[] rows, string name)
+    private unsafe int CreateRowsMap(UnwindRow[] rows, string name)
     {
         var options = new Libbpf.MapCreateOptions { Size = (nuint)sizeof(Libbpf.MapCreateOptions), MapFlags = Libbpf.BpfFInnerMap };
         var fd = Libbpf.BpfMapCreate(Libbpf.BpfMapTypeArray, "kiln_unwind", sizeof(uint), (uint)sizeof(UnwindRow), (uint)rows.Length, &options);
         if (fd < 0)
             throw new KernelCallException($"bpf_map_create(unwind rows of {name}, {rows.Length} rows)", Libbpf.Errno(fd), null, null);
-        var keys = new uint[rows.Length];
-        for (var i = 0; i < keys.Length; i++)
-            keys[i] = (uint)i;
+        // Keys 0, 1, 2, …: one array for all tables, grown to the largest.
+        if (_keys.Length < rows.Length)
+        {
+            var start = _keys.Length;
+            Array.Resize(ref _keys, Math.Max(rows.Length, _keys.Length * 2));
+            for (var i = start; i < _keys.Length; i++)
+                _keys[i] = (uint)i;
+        }
+        var keys = _keys;
         var batch = new Libbpf.MapBatchOptions { Size = (nuint)sizeof(Libbpf.MapBatchOptions) };
         var count = (uint)rows.Length;
         int result;

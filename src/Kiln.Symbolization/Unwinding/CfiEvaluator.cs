@@ -14,9 +14,9 @@ internal sealed class CfiEvaluator : IDisposable
     // Deeper remember_state nesting than this is refused; compilers nest one or two levels.
     private const int MaxStateDepth = 64;
 
-    private CfiRow[] _rows = ArrayPool<CfiRow>.Shared.Rent(256);
+    private CfiRow[] _rows = CfiPool<CfiRow>.Shared.Rent(256);
     private int _count;
-    private State[] _stack = ArrayPool<State>.Shared.Rent(8);
+    private State[] _stack = CfiPool<State>.Shared.Rent(8);
 
     private struct State
     {
@@ -271,16 +271,16 @@ internal sealed class CfiEvaluator : IDisposable
 
     private static void Grow<T>(ref T[] array)
     {
-        var bigger = ArrayPool<T>.Shared.Rent(array.Length * 2);
+        var bigger = CfiPool<T>.Shared.Rent(array.Length * 2);
         array.AsSpan().CopyTo(bigger);
-        ArrayPool<T>.Shared.Return(array);
+        CfiPool<T>.Shared.Return(array);
         array = bigger;
     }
 
     public void Dispose()
     {
-        ArrayPool<CfiRow>.Shared.Return(_rows);
-        ArrayPool<State>.Shared.Return(_stack);
+        CfiPool<CfiRow>.Shared.Return(_rows);
+        CfiPool<State>.Shared.Return(_stack);
         _rows = [];
         _stack = [];
     }

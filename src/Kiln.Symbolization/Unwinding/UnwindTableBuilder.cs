@@ -64,7 +64,7 @@ public static class UnwindTableBuilder
     internal static IReadOnlyList<FdeRules>? EvaluateFdes(CfiInput input, out string? reason)
     {
         var result = new List<FdeRules>();
-        var fdes = ArrayPool<FdeRef>.Shared.Rent(1024);
+        var fdes = CfiPool<FdeRef>.Shared.Rent(1024);
         var count = 0;
         using var evaluator = new CfiEvaluator();
         try
@@ -91,7 +91,7 @@ public static class UnwindTableBuilder
         }
         finally
         {
-            ArrayPool<FdeRef>.Shared.Return(fdes);
+            CfiPool<FdeRef>.Shared.Return(fdes);
         }
         reason = null;
         return result;
@@ -106,9 +106,9 @@ public static class UnwindTableBuilder
             reason = input.Missing ?? "the file has neither .eh_frame nor .debug_frame";
             return null;
         }
-        var eh = ArrayPool<FdeRef>.Shared.Rent(Math.Max(16, ehData.Length / 32));
-        var debug = ArrayPool<FdeRef>.Shared.Rent(Math.Max(16, debugData.Length / 32));
-        var output = ArrayPool<UnwindRow>.Shared.Rent(Math.Max(64, (ehData.Length + debugData.Length) / 12));
+        var eh = CfiPool<FdeRef>.Shared.Rent(Math.Max(16, ehData.Length / 32));
+        var debug = CfiPool<FdeRef>.Shared.Rent(Math.Max(16, debugData.Length / 32));
+        var output = CfiPool<UnwindRow>.Shared.Rent(Math.Max(64, (ehData.Length + debugData.Length) / 12));
         int ehCount = 0, debugCount = 0, outCount = 0;
         using var evaluator = new CfiEvaluator();
         try
@@ -172,9 +172,9 @@ public static class UnwindTableBuilder
         }
         finally
         {
-            ArrayPool<FdeRef>.Shared.Return(eh);
-            ArrayPool<FdeRef>.Shared.Return(debug);
-            ArrayPool<UnwindRow>.Shared.Return(output);
+            CfiPool<FdeRef>.Shared.Return(eh);
+            CfiPool<FdeRef>.Shared.Return(debug);
+            CfiPool<UnwindRow>.Shared.Return(output);
         }
     }
 
@@ -223,9 +223,9 @@ public static class UnwindTableBuilder
         }
         if (count == output.Length)
         {
-            var bigger = ArrayPool<UnwindRow>.Shared.Rent(output.Length * 2);
+            var bigger = CfiPool<UnwindRow>.Shared.Rent(output.Length * 2);
             output.AsSpan().CopyTo(bigger);
-            ArrayPool<UnwindRow>.Shared.Return(output);
+            CfiPool<UnwindRow>.Shared.Return(output);
             output = bigger;
         }
         output[count++] = row;
@@ -274,9 +274,9 @@ public static class UnwindTableBuilder
             CfiEntries.ReadFde(ref c, cie, bases, out var pcBegin, out var pcEnd, out _);
             if (count == fdes.Length)
             {
-                var bigger = ArrayPool<FdeRef>.Shared.Rent(fdes.Length * 2);
+                var bigger = CfiPool<FdeRef>.Shared.Rent(fdes.Length * 2);
                 fdes.AsSpan().CopyTo(bigger);
-                ArrayPool<FdeRef>.Shared.Return(fdes);
+                CfiPool<FdeRef>.Shared.Return(fdes);
                 fdes = bigger;
             }
             fdes[count++] = new FdeRef(pcBegin, pcEnd, pos, section);
@@ -433,7 +433,7 @@ public static class UnwindTableBuilder
         {
             if (s.Size > int.MaxValue) throw new ElfFormatException($"section {s.Name} is too large ({s.Size} bytes)");
             length = (int)s.Size;
-            var buffer = ArrayPool<byte>.Shared.Rent(length);
+            var buffer = CfiPool<byte>.Shared.Rent(length);
             try
             {
                 if (file != null) ElfFile.ReadSection(file, s, buffer);
@@ -441,7 +441,7 @@ public static class UnwindTableBuilder
             }
             catch
             {
-                ArrayPool<byte>.Shared.Return(buffer);
+                CfiPool<byte>.Shared.Return(buffer);
                 throw;
             }
             return buffer;
@@ -464,7 +464,7 @@ public static class UnwindTableBuilder
                     return null;
                 }
                 if (size > int.MaxValue) throw new InvalidDataException($"{s.Name} decompresses to {size} bytes, too large");
-                var output = ArrayPool<byte>.Shared.Rent((int)size);
+                var output = CfiPool<byte>.Shared.Rent((int)size);
                 using var z = new ZLibStream(new MemoryStream(raw, ChdrSize, length - ChdrSize, writable: false), CompressionMode.Decompress);
                 var total = 0;
                 while (total < (int)size)
@@ -475,7 +475,7 @@ public static class UnwindTableBuilder
                 }
                 if (total != (int)size)
                 {
-                    ArrayPool<byte>.Shared.Return(output);
+                    CfiPool<byte>.Shared.Return(output);
                     throw new InvalidDataException($"{s.Name} decompressed to {total} bytes, its header says {size}");
                 }
                 length = total;
@@ -484,16 +484,16 @@ public static class UnwindTableBuilder
             finally
             {
                 // Only reached for a compressed section: the raw bytes are not kept.
-                ArrayPool<byte>.Shared.Return(raw);
+                CfiPool<byte>.Shared.Return(raw);
             }
         }
 
         public void Dispose()
         {
             if (!_pooled) return;
-            if (_ehFrame != null) ArrayPool<byte>.Shared.Return(_ehFrame);
-            if (_header != null) ArrayPool<byte>.Shared.Return(_header);
-            if (_debugFrame != null) ArrayPool<byte>.Shared.Return(_debugFrame);
+            if (_ehFrame != null) CfiPool<byte>.Shared.Return(_ehFrame);
+            if (_header != null) CfiPool<byte>.Shared.Return(_header);
+            if (_debugFrame != null) CfiPool<byte>.Shared.Return(_debugFrame);
             _ehFrame = _header = _debugFrame = null;
         }
     }
