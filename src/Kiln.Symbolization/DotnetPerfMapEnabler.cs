@@ -70,7 +70,7 @@ public sealed partial class DotnetPerfMapEnabler(ILogger<DotnetPerfMapEnabler>? 
             if (_handled.Contains((pid, start.Value))) return PerfMapEnableResult.AlreadyHandled;
             var result = Decide(pid, mappings, out var final);
             // A process seen in its first seconds may be the .NET host before it mapped anything .NET.
-            if (result == PerfMapEnableResult.NotDotnet && final && ProcessAge(start.Value) < s_hostStartup)
+            if (result == PerfMapEnableResult.NotDotnet && final && ProcFs.ProcessAge(start.Value, procRoot) < s_hostStartup)
                 final = false;
             if (final) _handled.Add((pid, start.Value));
             return result;
@@ -78,8 +78,6 @@ public sealed partial class DotnetPerfMapEnabler(ILogger<DotnetPerfMapEnabler>? 
     }
 
     private static readonly TimeSpan s_hostStartup = TimeSpan.FromSeconds(5);
-
-    private TimeSpan ProcessAge(ulong startTicks) => ProcFs.ProcessAge(startTicks, procRoot);
 
     /// <summary>Forgets processes handled before so the set does not grow without bound; pass the live pids.</summary>
     public void Retain(IReadOnlySet<int> livePids)

@@ -263,8 +263,8 @@ static __always_inline void classify(s32 id, u32 empty, u32 collision, u32 error
 }
 
 
-// The row covering ELF address `address` of the mapping, or NULL (then the step uses frame pointers).
-static __always_inline struct unwind_row *find_row(struct unwind_process *proc, u64 pc, u64 *address)
+// The row covering pc in the process's mappings, or NULL (then the step uses frame pointers).
+static __always_inline struct unwind_row *find_row(struct unwind_process *proc, u64 pc)
 {
     u32 lo = 0, hi = proc->count;
     if (hi > MAX_UNWIND_MAPPINGS)
@@ -288,7 +288,6 @@ static __always_inline struct unwind_row *find_row(struct unwind_process *proc, 
     if (!rows)
         return NULL;
     u64 target = pc - m->bias;
-    *address = target;
     // First row starting after target; the one before it covers target.
     u32 first = 0, last = m->rows;
     for (int i = 0; i < MAX_ROW_SEARCH_STEPS && first < last; i++) {
@@ -355,8 +354,7 @@ static long unwind_step(u64 index, void *unused)
     if (!proc)
         return step_frame_pointer(s);
     // A return address may be one past the end of its caller's function (a call as the last instruction).
-    u64 address;
-    struct unwind_row *found = find_row(proc, s->interrupted ? s->pc : s->pc - 1, &address);
+    struct unwind_row *found = find_row(proc, s->interrupted ? s->pc : s->pc - 1);
     if (!found) {
         s->unknown_mapping = 1;
         return step_frame_pointer(s);

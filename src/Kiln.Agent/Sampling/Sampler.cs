@@ -306,6 +306,18 @@ public sealed class Sampler : IDisposable
         foreach (var key in _keys)
             counts.Delete(key);
 
+        var stackCount = Clear(stacks) + Clear(userStacks);
+
+        var window = new SampleWindow(start, duration, _options.SamplingFrequency,
+            n == samples.Length ? samples : samples[..n], ReadCounters());
+        SamplerLog.WindowDrained(_logger, n, window.Counters.Samples, stackCount, Stopwatch.GetElapsedTime(drainStarted).TotalMilliseconds);
+        return window;
+    }
+
+    /// <summary>Deletes every entry of a stack map (keys collected first: deleting while iterating restarts the walk);
+    /// returns how many there were.</summary>
+    private int Clear(BpfMap stacks)
+    {
         _stackIds.Clear();
         uint? previousId = null;
         while (stacks.TryGetNextKey(previousId, out var id))
@@ -315,22 +327,7 @@ public sealed class Sampler : IDisposable
         }
         foreach (var id in _stackIds)
             stacks.Delete(id);
-        var stackCount = _stackIds.Count;
-        _stackIds.Clear();
-        previousId = null;
-        while (userStacks.TryGetNextKey(previousId, out var id))
-        {
-            _stackIds.Add(id);
-            previousId = id;
-        }
-        foreach (var id in _stackIds)
-            userStacks.Delete(id);
-        stackCount += _stackIds.Count;
-
-        var window = new SampleWindow(start, duration, _options.SamplingFrequency,
-            n == samples.Length ? samples : samples[..n], ReadCounters());
-        SamplerLog.WindowDrained(_logger, n, window.Counters.Samples, stackCount, Stopwatch.GetElapsedTime(drainStarted).TotalMilliseconds);
-        return window;
+        return _stackIds.Count;
     }
 
     /// <summary>The addresses of stack <paramref name="id"/>, leaf first; one shared array per id per window.</summary>
