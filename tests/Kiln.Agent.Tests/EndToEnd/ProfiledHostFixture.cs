@@ -1,6 +1,3 @@
-using Google.Protobuf.WellKnownTypes;
-using Kiln.Api.Query;
-using Kiln.Profiles;
 using Kiln.Server.Tests;
 using Profile = Kiln.Profiles.Pprof.Profile;
 
@@ -61,23 +58,7 @@ public sealed class ProfiledHostFixture : IAsyncLifetime
     }
 
     /// <summary>The merged profile of one process over the whole run, as the server returns it (PPROF report).</summary>
-    public async Task<Profile> ProfileOfAsync(int pid)
-    {
-        using var channel = _server!.GrpcChannel();
-        var client = new QueryService.QueryServiceClient(channel);
-        var response = await client.QueryAsync(new QueryRequest
-        {
-            Mode = QueryRequest.Types.Mode.Merge,
-            Merge = new MergeProfile
-            {
-                Query = $"{ProfileType}{{pid=\"{pid}\"}}",
-                Start = Timestamp.FromDateTimeOffset(Started.AddMinutes(-1)),
-                End = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddMinutes(1)),
-            },
-            ReportType = QueryRequest.Types.ReportType.Pprof,
-        });
-        return PprofCodec.Decode(response.Pprof.Span);
-    }
+    public Task<Profile> ProfileOfAsync(int pid) => MergedProfile.QueryAsync(_server!, $"pid=\"{pid}\"", Started);
 
     public async Task DisposeAsync()
     {

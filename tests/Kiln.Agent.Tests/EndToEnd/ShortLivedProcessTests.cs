@@ -1,6 +1,3 @@
-using Google.Protobuf.WellKnownTypes;
-using Kiln.Api.Query;
-using Kiln.Profiles;
 using Kiln.Server.Tests;
 using Xunit.Abstractions;
 
@@ -26,21 +23,9 @@ public sealed class ShortLivedProcessTests(ITestOutputHelper output)
         Assert.False(Directory.Exists($"/proc/{pid}"), $"process {pid} still exists");
         await agent.WaitForWindowsAsync(1, TimeSpan.FromSeconds(90));
 
-        using var channel = server.GrpcChannel();
-        var client = new QueryService.QueryServiceClient(channel);
         // The selector names labels read from /proc: a profile labelled from the kernel's comm alone would not match.
-        var response = await client.QueryAsync(new QueryRequest
-        {
-            Mode = QueryRequest.Types.Mode.Merge,
-            Merge = new MergeProfile
-            {
-                Query = $"{ProfiledHostFixture.ProfileType}{{pid=\"{pid}\",comm=\"cpusplit\",executable=~\".*/cpusplit\"}}",
-                Start = Timestamp.FromDateTimeOffset(started.AddMinutes(-1)),
-                End = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddMinutes(1)),
-            },
-            ReportType = QueryRequest.Types.ReportType.Pprof,
-        });
-        var stacks = NamedStack.All(PprofCodec.Decode(response.Pprof.Span));
+        var profile = await MergedProfile.QueryAsync(server, $"pid=\"{pid}\",comm=\"cpusplit\",executable=~\".*/cpusplit\"", started);
+        var stacks = NamedStack.All(profile);
         var total = stacks.Sum(s => s.Value);
         var named = stacks.Where(s => s.HasChain("step", "run_workload", "main")).Sum(s => s.Value);
         foreach (var stack in stacks.OrderByDescending(s => s.Value).Take(5))

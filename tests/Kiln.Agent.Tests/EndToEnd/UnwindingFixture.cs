@@ -1,7 +1,4 @@
 using System.Globalization;
-using Google.Protobuf.WellKnownTypes;
-using Kiln.Api.Query;
-using Kiln.Profiles;
 using Kiln.Server.Tests;
 using Profile = Kiln.Profiles.Pprof.Profile;
 
@@ -73,23 +70,7 @@ public sealed class UnwindingFixture : IAsyncLifetime
     public Task InitializeAsync() => Task.CompletedTask;
 
     /// <summary>The merged profile of one process over the whole run, as the server returns it (PPROF report).</summary>
-    public async Task<Profile> ProfileOfAsync(int pid)
-    {
-        using var channel = _server!.GrpcChannel();
-        var client = new QueryService.QueryServiceClient(channel);
-        var response = await client.QueryAsync(new QueryRequest
-        {
-            Mode = QueryRequest.Types.Mode.Merge,
-            Merge = new MergeProfile
-            {
-                Query = $"{ProfiledHostFixture.ProfileType}{{pid=\"{pid}\"}}",
-                Start = Timestamp.FromDateTimeOffset(Started.AddMinutes(-1)),
-                End = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddMinutes(1)),
-            },
-            ReportType = QueryRequest.Types.ReportType.Pprof,
-        });
-        return PprofCodec.Decode(response.Pprof.Span);
-    }
+    public Task<Profile> ProfileOfAsync(int pid) => MergedProfile.QueryAsync(_server!, $"pid=\"{pid}\"", Started);
 
     public async Task DisposeAsync()
     {
