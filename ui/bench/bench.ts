@@ -1,8 +1,10 @@
 // Benchmark page (bench.html): renders the real FlameGraph component with a synthetic profile of N nodes that
 // arrives as a FLAMEGRAPH_ARROW record, and reports to window.__bench:
 //   firstPaintMs: from the record's bytes being available to the first frame painted (decode, layout, draw),
-//   zoomMs: the re-render after a zoom click (React update + draw), measured per zoom.
-// Driven by e2e/bench.mjs through playwright; ?nodes=100000 sets the size.
+//   zoomMs: the re-render after a zoom click, measured per zoom: React update and canvas draw (flushSync), then the
+//     style and layout of the changed page (breadcrumbs) that the browser would otherwise do before the next frame.
+// Each zoom is bracketed by the user-timing marks "kiln-zoom-start" and "kiln-zoom-end", so that a trace tells the
+// main thread's CPU time and garbage collections inside it. Driven by e2e/bench.mjs; ?nodes=100000 sets the size.
 import { createElement } from "react";
 import { createRoot } from "react-dom/client";
 import { flushSync } from "react-dom";
@@ -20,6 +22,8 @@ interface BenchResult {
   decodeMs: number;
   firstPaintMs: number;
   zoomMs: number[];
+  /** Of each zoom, the time spent in the canvas draw. */
+  drawMs: number[];
   drawn: number[];
 }
 
@@ -27,8 +31,10 @@ declare global {
   interface Window {
     __bench?: BenchResult;
     __benchZoom?: (node: number) => number;
+    /** Sets the search highlight (null: none), as typing in the search box does; re-rendered, not timed. */
+    __benchSearch?: (text: string | null) => void;
     /** Nodes worth zooming into: the widest path down from the root and a spread of smaller frames. */
-    __benchTargets?: number[];
+    __benchTargets?: { node: number; kind: string }[];
   }
 }
 
@@ -40,9 +46,10 @@ const record = encodeFlamegraph(rows);
 const host = document.getElementById("bench")!;
 host.style.width = "1400px";
 const root = createRoot(host);
-const result: BenchResult = { nodes, recordBytes: record.byteLength, decodeMs: 0, firstPaintMs: 0, zoomMs: [], drawn: [] };
+const result: BenchResult = { nodes, recordBytes: record.byteLength, decodeMs: 0, firstPaintMs: 0, zoomMs: [], drawMs: [], drawn: [] };
 let lastDraw = { ms: 0, drawn: 0 };
 let zoom: string[] = [];
+let search: string | null = null;
 let tree: FlameTree;
 
 function render() {
@@ -51,7 +58,8 @@ function render() {
       tree,
       unit: "nanoseconds",
       theme: LIGHT,
-      highlight: null,
+      // A new object on every render, as the app's search box gives it.
+      highlight: search === null ? null : { text: search, exact: false },
       zoom,
       onZoom: (z: string[]) => {
         zoom = z;
@@ -77,33 +85,43 @@ setTimeout(() => {
     result.firstPaintMs = performance.now() - t0;
     result.drawn.push(lastDraw.drawn);
     window.__benchZoom = (node: number) => {
+      performance.mark("kiln-zoom-start");
       const z0 = performance.now();
       flushSync(() => {
         zoom = node <= 0 ? [] : pathTo(tree, node).map((i) => tree.names[tree.nameId[i]]);
         render();
       });
+      // Style and layout of what changed (the breadcrumbs): forced here so that no part of the zoom's work on the
+      // main thread is left to the next frame unmeasured.
+      void host.offsetHeight;
       const ms = performance.now() - z0;
+      performance.mark("kiln-zoom-end");
       result.zoomMs.push(ms);
+      result.drawMs.push(lastDraw.ms);
       result.drawn.push(lastDraw.drawn);
       return ms;
+    };
+    window.__benchSearch = (text: string | null) => {
+      search = text;
+      flushSync(render);
     };
     window.__benchTargets = targets(tree);
     window.__bench = result;
   });
 }, 100);
 
-function targets(t: FlameTree): number[] {
-  const out: number[] = [];
+function targets(t: FlameTree): { node: number; kind: string }[] {
+  const out: { node: number; kind: string }[] = [];
   // The widest child at each level, as a person drills down the hot path.
   for (let node = 0; ; ) {
     let best = -1;
     for (let c = node + 1; c < t.end[node]; c = t.end[c]) if (best < 0 || t.cumulative[c] > t.cumulative[best]) best = c;
     if (best < 0 || out.length >= 8) break;
-    out.push(best);
+    out.push({ node: best, kind: `hot path, depth ${t.depth[best]}` });
     node = best;
   }
   // Frames of at least 0.5% of the whole anywhere in the tree, spread through it (deterministic).
   const step = Math.max(1, Math.floor(t.size / 400));
-  for (let i = 1; i < t.size && out.length < 24; i += step) if (t.cumulative[i] >= t.total * 0.005) out.push(i);
+  for (let i = 1; i < t.size && out.length < 24; i += step) if (t.cumulative[i] >= t.total * 0.005) out.push({ node: i, kind: `spread, depth ${t.depth[i]}` });
   return out;
 }
