@@ -1,4 +1,4 @@
-import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
+import { memo, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { binaryPalette, diffColor, shareChange, type Theme } from "../flame/colors";
 import { matchNodes, nodeByPath, pathTo, type FlameTree, type Highlight } from "../flame/model";
 import { draw, FONT, hitTest, ROW_HEIGHT, type Viewport } from "../flame/render";
@@ -34,9 +34,20 @@ export function FlameGraph({ tree, unit, theme, highlight, zoom, onZoom, onPaint
   const scrollRef = useRef<HTMLDivElement>(null);
   const [scrollTop, setScrollTop] = useState(0);
   const [hover, setHover] = useState<{ node: number; x: number; y: number } | null>(null);
-  const [focused, setFocused] = useState(-1);
   const zoomNode = useMemo(() => nodeByPath(tree, zoom), [tree, zoom]);
-  const matches = useMemo(() => matchNodes(tree, highlight), [tree, highlight]);
+  // The keyboard focus belongs to the tree and zoom it was set in: a new profile or zoom resets it (to the zoomed
+  // node), during this render rather than in an effect that would render and draw a second time.
+  const [focus, setFocus] = useState({ node: -1, tree, zoomNode });
+  if (focus.node >= 0 && (focus.tree !== tree || focus.zoomNode !== zoomNode)) setFocus({ node: -1, tree, zoomNode });
+  const focused = focus.tree === tree && focus.zoomNode === zoomNode ? focus.node : -1;
+  const setFocused = (node: number) => setFocus({ node, tree, zoomNode });
+  // By value: the app passes a new highlight object on every render, and matching 100,000 names is not free.
+  const highlightText = highlight?.text ?? "";
+  const highlightExact = highlight?.exact ?? false;
+  const matches = useMemo(
+    () => (highlightText ? matchNodes(tree, { text: highlightText, exact: highlightExact }) : null),
+    [tree, highlightText, highlightExact],
+  );
   const fullHeight = (tree.maxDepth + 1) * ROW_HEIGHT;
   const viewHeight = Math.min(fullHeight, MAX_HEIGHT);
   const diffTotals = tree.diff ? { compared: tree.cumulative[0], baseline: tree.cumulative[0] - tree.diff[0] } : null;
@@ -66,7 +77,7 @@ export function FlameGraph({ tree, unit, theme, highlight, zoom, onZoom, onPaint
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     const drawn = draw(ctx, tree, vp, viewHeight + ROW_HEIGHT, {
       theme,
-      matched: highlight && highlight.text ? matches.matched : null,
+      matched: matches ? matches.matched : null,
       hovered: hover?.node ?? -1,
       focused,
       ratio,
@@ -75,9 +86,6 @@ export function FlameGraph({ tree, unit, theme, highlight, zoom, onZoom, onPaint
     });
     onPaint?.(performance.now() - started, drawn);
   });
-
-  // A new profile or zoom resets keyboard focus to the zoomed node.
-  useEffect(() => setFocused(-1), [tree, zoomNode]);
 
   const zoomTo = (node: number) => onZoom(node <= 0 ? [] : pathTo(tree, node).map((i) => tree.names[tree.nameId[i]]));
 
@@ -122,40 +130,10 @@ export function FlameGraph({ tree, unit, theme, highlight, zoom, onZoom, onPaint
   };
 
   const detail = hover ? hover.node : focused;
-  const crumbs = zoomNode > 0 ? pathTo(tree, zoomNode) : [];
-  const legend = useMemo(() => {
-    if (tree.diff) return [];
-    const totals = new Float64Array(tree.binaries.length);
-    for (let i = 0; i < tree.size; i++) if (tree.binaryId[i] >= 0) totals[tree.binaryId[i]] += tree.self[i];
-    const colors = binaryPalette(tree.binaries, theme);
-    return tree.binaries
-      .map((b, k) => ({ name: b, value: totals[k], color: colors[k] }))
-      .sort((a, b) => b.value - a.value)
-      .slice(0, 12);
-  }, [tree, theme]);
 
   return (
     <div className="flame" ref={boxRef}>
-      <nav className="crumbs" aria-label="Zoom path">
-        <button type="button" className="crumb" onClick={() => onZoom([])} aria-current={crumbs.length === 0 ? "true" : undefined}>
-          root
-        </button>
-        {crumbs.map((i, k) => (
-          <span key={i}>
-            <span className="sep" aria-hidden>
-              ›
-            </span>
-            <button type="button" className="crumb" title={tree.names[tree.nameId[i]]} onClick={() => zoomTo(i)} aria-current={k === crumbs.length - 1 ? "true" : undefined}>
-              {tree.names[tree.nameId[i]]}
-            </button>
-          </span>
-        ))}
-        {crumbs.length > 0 && (
-          <button type="button" className="link reset" onClick={() => onZoom([])}>
-            Reset zoom
-          </button>
-        )}
-      </nav>
+      <Crumbs tree={tree} zoomNode={zoomNode} onZoom={onZoom} />
       <div
         className="flame-scroll"
         ref={scrollRef}
@@ -228,25 +206,70 @@ export function FlameGraph({ tree, unit, theme, highlight, zoom, onZoom, onPaint
           </table>
         </div>
       )}
-      <div className="legend" aria-label="Legend">
-        {tree.diff ? (
-          <>
-            <span className="swatch" style={{ background: diffColor(-1, theme) }} /> smaller share
-            <span className="swatch" style={{ background: diffColor(0, theme) }} /> unchanged
-            <span className="swatch" style={{ background: diffColor(1, theme) }} /> larger share (compared with baseline)
-          </>
-        ) : (
-          legend.map((b) => (
-            <span key={b.name} className="legend-item">
-              <span className="swatch" style={{ background: b.color }} />
-              {b.name}
-            </span>
-          ))
-        )}
-      </div>
+      <Legend tree={tree} theme={theme} />
     </div>
   );
 }
+
+/** The zoom path; re-rendered only when the zoom changes, not on hover or focus. */
+const Crumbs = memo(function Crumbs({ tree, zoomNode, onZoom }: { tree: FlameTree; zoomNode: number; onZoom: (path: string[]) => void }) {
+  const crumbs = zoomNode > 0 ? pathTo(tree, zoomNode) : [];
+  const zoomTo = (node: number) => onZoom(pathTo(tree, node).map((i) => tree.names[tree.nameId[i]]));
+  return (
+    <nav className="crumbs" aria-label="Zoom path">
+      <button type="button" className="crumb" onClick={() => onZoom([])} aria-current={crumbs.length === 0 ? "true" : undefined}>
+        root
+      </button>
+      {crumbs.map((i, k) => (
+        <span key={i}>
+          <span className="sep" aria-hidden>
+            ›
+          </span>
+          <button type="button" className="crumb" title={tree.names[tree.nameId[i]]} onClick={() => zoomTo(i)} aria-current={k === crumbs.length - 1 ? "true" : undefined}>
+            {tree.names[tree.nameId[i]]}
+          </button>
+        </span>
+      ))}
+      {crumbs.length > 0 && (
+        <button type="button" className="link reset" onClick={() => onZoom([])}>
+          Reset zoom
+        </button>
+      )}
+    </nav>
+  );
+});
+
+/** Binaries by self value with their colours (or the diff scale); depends on the profile and theme only. */
+const Legend = memo(function Legend({ tree, theme }: { tree: FlameTree; theme: Theme }) {
+  const legend = useMemo(() => {
+    if (tree.diff) return [];
+    const totals = new Float64Array(tree.binaries.length);
+    for (let i = 0; i < tree.size; i++) if (tree.binaryId[i] >= 0) totals[tree.binaryId[i]] += tree.self[i];
+    const colors = binaryPalette(tree.binaries, theme);
+    return tree.binaries
+      .map((b, k) => ({ name: b, value: totals[k], color: colors[k] }))
+      .sort((a, b) => b.value - a.value)
+      .slice(0, 12);
+  }, [tree, theme]);
+  return (
+    <div className="legend" aria-label="Legend">
+      {tree.diff ? (
+        <>
+          <span className="swatch" style={{ background: diffColor(-1, theme) }} /> smaller share
+          <span className="swatch" style={{ background: diffColor(0, theme) }} /> unchanged
+          <span className="swatch" style={{ background: diffColor(1, theme) }} /> larger share (compared with baseline)
+        </>
+      ) : (
+        legend.map((b) => (
+          <span key={b.name} className="legend-item">
+            <span className="swatch" style={{ background: b.color }} />
+            {b.name}
+          </span>
+        ))
+      )}
+    </div>
+  );
+});
 
 export function formatShareChange(change: number): string {
   const pts = change * 100;
