@@ -105,6 +105,9 @@ describe.skipIf(!existsSync(chromiumPath))("web UI", () => {
       await selector.fill('{job="goburn"}');
       await selector.press("Enter");
       await expect.poll(() => new URL(page.url()).searchParams.get("q")).toBe('{job="goburn"}');
+      // The previous profile stays on screen while goburn's loads: wait for it, or the keyboard focus set below would
+      // be reset when it arrives.
+      await expect.poll(() => page.locator(".profile .loading-bar").count()).toBe(0);
       await expect.poll(() => page.locator(".profile-desc").textContent()).toMatch(/Total .* frames/);
       // Following the widest frame from the root reaches the hottest function, hotA (twice hotB's work).
       const path = await widestPath(4);
@@ -187,6 +190,31 @@ describe.skipIf(!existsSync(chromiumPath))("web UI", () => {
       await expect.poll(() => page.getByTestId("match-info").textContent()).toMatch(/1 frames? match “compress\.Deflate”/);
       await shot("06-table-selection");
       await table.locator("tbody tr", { hasText: "compress.Deflate" }).click();
+    });
+
+    it("zooming and resetting redraw the loaded profile without querying the server again", async () => {
+      await open({ q: '{job="shop"}', view: "both" });
+      await expect.poll(() => page.locator(".profile-desc").textContent()).toMatch(/Total .* frames/);
+      const desc = await page.locator(".profile-desc").textContent();
+      const queries: string[] = [];
+      const onRequest = (r: { url(): string }) => {
+        if (r.url().includes("QueryService/")) queries.push(r.url());
+      };
+      page.on("request", onRequest);
+      try {
+        const canvas = page.getByTestId("flamegraph");
+        const box = (await canvas.boundingBox())!;
+        await page.mouse.click(box.x + box.width / 2, box.y + 2.5 * 20);
+        await expect.poll(() => page.locator(".crumbs .crumb").count()).toBe(3);
+        await page.getByRole("button", { name: "Reset zoom" }).click();
+        await expect.poll(() => page.locator(".crumbs .crumb").count()).toBe(1);
+        // A query would start right after the render that caused it; give it time to show up.
+        await page.waitForTimeout(500);
+      } finally {
+        page.off("request", onRequest);
+      }
+      expect(queries).toEqual([]);
+      expect(await page.locator(".profile-desc").textContent()).toBe(desc);
     });
 
     it("compare mode: a diff flame graph and table coloured by change in share", async () => {

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import {
   buildQueryRequest,
   errorMessage,
@@ -29,6 +29,10 @@ import { SelectorInput } from "./components/SelectorInput";
 import { TimeRangePicker } from "./components/TimeRangePicker";
 
 const REFRESH = [0, 10, 30, 60, 300];
+
+// What changes only how the loaded profile is shown, not what is queried: changing it keeps `now`, so relative time
+// ranges resolve as before and nothing is fetched again (a zoom must not reload the profile it zooms into).
+const SHOWN_ONLY: ReadonlySet<string> = new Set<keyof ViewState>(["zoom", "view", "search"]);
 
 function sourceOf(side: Side, type: string, now: number): ProfileSource | null {
   if (side.at !== undefined) return { kind: "single", query: `${type}${side.atQuery || side.query || "{}"}`, at: side.at };
@@ -72,13 +76,23 @@ export function App() {
     setState({ ...state, type: pick });
   }, [typeList, state, setState]);
 
+  // Stable across renders (it reads the latest state through a ref), so that the panels it is handed to can skip
+  // re-rendering when only the zoom or the search changed.
+  const stateRef = useRef(state);
+  useLayoutEffect(() => {
+    stateRef.current = state;
+  }, [state]);
   const update = useCallback(
     (patch: Partial<ViewState>, push = true) => {
-      setNow(Date.now());
-      setState({ ...state, ...patch }, push);
+      if (Object.keys(patch).some((k) => !SHOWN_ONLY.has(k))) setNow(Date.now());
+      const next = { ...stateRef.current, ...patch };
+      stateRef.current = next;
+      setState(next, push);
     },
-    [state, setState],
+    [setState],
   );
+  const onChangeA = useCallback((a: Side, push: boolean) => update({ a, zoom: [] }, push), [update]);
+  const onChangeB = useCallback((b: Side, push: boolean) => update({ b, zoom: [] }, push), [update]);
 
   const range = resolveRange(state.a.from, state.a.to, now);
   const names = useLabelNames(state.type, range);
@@ -168,11 +182,9 @@ export function App() {
           sumBy={state.sumBy}
           now={now}
           theme={theme}
-          onChange={(a, push) => update({ a, zoom: [] }, push)}
+          onChange={onChangeA}
         />
-        {state.b && (
-          <SidePanel title="Compared (B)" side={state.b} type={state.type} sumBy={state.sumBy} now={now} theme={theme} onChange={(b, push) => update({ b, zoom: [] }, push)} />
-        )}
+        {state.b && <SidePanel title="Compared (B)" side={state.b} type={state.type} sumBy={state.sumBy} now={now} theme={theme} onChange={onChangeB} />}
       </div>
       {state.type && <ProfileArea state={state} now={now} unit={unit} theme={theme} update={update} />}
     </Shell>
@@ -234,7 +246,8 @@ interface SideProps {
   onChange: (side: Side, push: boolean) => void;
 }
 
-function SidePanel({ title, side, type, sumBy, now, theme, onChange }: SideProps) {
+/** A side's selector, range and metrics graph; memoized, so that a zoom or search does not re-render it. */
+const SidePanel = memo(function SidePanel({ title, side, type, sumBy, now, theme, onChange }: SideProps) {
   const range = resolveRange(side.from, side.to, now);
   const limit = 300;
   const key = type && range ? JSON.stringify([type, side.query, range, sumBy]) : null;
@@ -310,7 +323,7 @@ function SidePanel({ title, side, type, sumBy, now, theme, onChange }: SideProps
       )}
     </section>
   );
-}
+});
 
 interface ProfileData {
   tree: FlameTree;

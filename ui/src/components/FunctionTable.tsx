@@ -1,4 +1,4 @@
-import { useMemo, useState } from "react";
+import { memo, useMemo, useState } from "react";
 import type { FunctionRow } from "../flame/arrow";
 import { diffColor, diffIntensity, shareChange, type Theme } from "../flame/colors";
 import { formatPercent, formatValue } from "../format";
@@ -20,8 +20,11 @@ interface Props {
 
 const LIMIT = 500;
 
-/** Functions with flat and cumulative values; sortable, filtered by the search box; a row highlights its frames. */
-export function FunctionTable({ rows, unit, total, baselineTotal, filter, selected, onSelect, theme }: Props) {
+/**
+ * Functions with flat and cumulative values; sortable, filtered by the search box; a row highlights its frames.
+ * Memoized: a zoom of the flame graph beside it does not re-render its rows.
+ */
+export const FunctionTable = memo(function FunctionTable({ rows, unit, total, baselineTotal, filter, selected, onSelect, theme }: Props) {
   const diff = baselineTotal !== null;
   const [sort, setSort] = useState<{ key: SortKey; desc: boolean }>({ key: diff ? "change" : "flat", desc: true });
   const change = (r: FunctionRow) => (diff ? shareChange(r.cumulative, r.cumulativeDiff, total, baselineTotal!) : 0);
@@ -106,4 +109,4 @@ export function FunctionTable({ rows, unit, total, baselineTotal, filter, select
       {shown.length === 0 && <p className="muted">No function matches “{filter}”.</p>}
     </div>
   );
-}
+});
