@@ -12,6 +12,8 @@ using Kiln.Bench;
 // Whole-process benchmark of the server: ingest through gRPC into a real `kiln server`, then queries, each
 // compared with the bare engine doing the same aggregation over the same rows.
 //   dotnet run -c Release --project bench/Kiln.Bench -- [--hosts 100] [--procs 10] [--minutes 10] [--concurrency 4] [--keep 1]
+//   [--store 1]: the store alone, in this process (no server, no gRPC), to tell its share of the CPU
+//   [--phases 1]: per-profile time of pprof parsing and stack keys, one thread
 var arguments = ParseArgs(args);
 var hosts = arguments.GetValueOrDefault("hosts", 100);
 var procs = arguments.GetValueOrDefault("procs", 10);
@@ -33,6 +35,17 @@ var corpus = new Corpus();
 var start = DateTimeOffset.UtcNow.AddHours(-2);
 var startNanos = start.ToUnixTimeMilliseconds() * 1_000_000;
 var windows = minutes * 6;
+if (arguments.GetValueOrDefault("phases", 0) != 0)
+{
+    Phases.Run(corpus, hosts, procs, windows, startNanos);
+    return 0;
+}
+if (arguments.GetValueOrDefault("store", 0) != 0)
+{
+    await StoreOnly.RunAsync(corpus, hosts, procs, windows, startNanos, concurrency, dataDir);
+    Directory.Delete(dataDir, recursive: true);
+    return 0;
+}
 long rows = 0, pprofBytes = 0;
 
 await using (var server = await ServerProcess.StartAsync(kilnDll, dataDir))

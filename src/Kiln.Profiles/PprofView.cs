@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 
@@ -24,6 +25,11 @@ public sealed class PprofView : IDisposable
     private readonly Grow<ulong> _sampleLocations = new();
     private readonly Grow<long> _sampleValues = new();
     private readonly Grow<ViewLabel> _labels = new();
+
+    // Id → table position, filled by validation; reused across parses.
+    private readonly IdLookup _mappingIndex = new();
+    private readonly IdLookup _functionIndex = new();
+    private readonly IdLookup _locationIndex = new();
 
     /// <summary>A string table entry: a slice of the input.</summary>
     public readonly record struct Slice(int Offset, int Length);
@@ -69,6 +75,15 @@ public sealed class PprofView : IDisposable
     public ReadOnlySpan<long> Values(in ViewSample sample) => _sampleValues.Span.Slice(sample.ValueStart, sample.ValueCount);
 
     public ReadOnlySpan<ViewLabel> Labels(in ViewSample sample) => _labels.Span.Slice(sample.LabelStart, sample.LabelCount);
+
+    /// <summary>The position in <see cref="Mappings"/> of the mapping with id <paramref name="id"/> (validated to exist).</summary>
+    public int MappingIndex(ulong id) => _mappingIndex.Get(id);
+
+    /// <summary>The position in <see cref="Functions"/> of the function with id <paramref name="id"/> (validated to exist).</summary>
+    public int FunctionIndex(ulong id) => _functionIndex.Get(id);
+
+    /// <summary>The position in <see cref="Locations"/> of the location with id <paramref name="id"/> (validated to exist).</summary>
+    public int LocationIndex(ulong id) => _locationIndex.Get(id);
 
     /// <summary>
     /// Parses pprof bytes (gzip-compressed or raw protobuf) and validates them like <see cref="PprofCodec.Decode"/>;
@@ -175,6 +190,9 @@ public sealed class PprofView : IDisposable
         _sampleLocations.Clear();
         _sampleValues.Clear();
         _labels.Clear();
+        _mappingIndex.Clear();
+        _functionIndex.Clear();
+        _locationIndex.Clear();
         TimeNanos = DurationNanos = Period = PeriodType = PeriodUnit = 0;
         HasPeriodType = false;
     }
@@ -339,28 +357,28 @@ public sealed class PprofView : IDisposable
             CheckString("period_type", -1, "unit", PeriodUnit, strings);
         }
         var mappings = _mappings.Span;
-        var mappingIds = new HashSet<ulong>(mappings.Length);
+        var mappingIds = _mappingIndex;
+        mappingIds.Build("mapping", mappings.Length, mappings, static (in ViewMapping m) => m.Id);
         for (var i = 0; i < mappings.Length; i++)
         {
-            CheckId("mapping", i, mappings[i].Id, mappingIds);
             CheckString("mapping", i, "filename", mappings[i].Filename, strings);
             CheckString("mapping", i, "build_id", mappings[i].BuildId, strings);
         }
         var functions = _functions.Span;
-        var functionIds = new HashSet<ulong>(functions.Length);
+        var functionIds = _functionIndex;
+        functionIds.Build("function", functions.Length, functions, static (in ViewFunction f) => f.Id);
         for (var i = 0; i < functions.Length; i++)
         {
-            CheckId("function", i, functions[i].Id, functionIds);
             CheckString("function", i, "name", functions[i].Name, strings);
             CheckString("function", i, "system_name", functions[i].SystemName, strings);
             CheckString("function", i, "filename", functions[i].Filename, strings);
         }
         var locations = _locations.Span;
-        var locationIds = new HashSet<ulong>(locations.Length);
+        var locationIds = _locationIndex;
+        locationIds.Build("location", locations.Length, locations, static (in ViewLocation l) => l.Id);
         for (var i = 0; i < locations.Length; i++)
         {
             ref readonly var l = ref locations[i];
-            CheckId("location", i, l.Id, locationIds);
             if (l.MappingId != 0 && !mappingIds.Contains(l.MappingId))
             {
                 throw new PprofFormatException($"location[{i}].mapping_id = {l.MappingId} refers to no mapping (the profile has {mappings.Length} mapping(s))");
@@ -425,16 +443,69 @@ public sealed class PprofView : IDisposable
         }
     }
 
-    private static void CheckId(string table, int index, ulong id, HashSet<ulong> seen)
+    private delegate ulong IdOf<T>(in T item);
+
+    /// <summary>
+    /// Id → position in one table. Producers such as Go's runtime number entries 1..N in order; that case is
+    /// arithmetic (no hashing), only sparse or shuffled ids pay for a dictionary, which is kept across parses.
+    /// </summary>
+    private sealed class IdLookup
     {
-        if (id == 0)
+        // Invariant: when _dense, entry i has id i + 1 for every i < _count; otherwise _map holds every id.
+        private bool _dense = true;
+        private int _count;
+        private readonly Dictionary<ulong, int> _map = [];
+
+        /// <summary>Indexes the table; throws <see cref="PprofFormatException"/> for a zero or duplicate id.</summary>
+        public void Build<T>(string table, int count, ReadOnlySpan<T> items, IdOf<T> idOf)
         {
-            throw new PprofFormatException($"{table}[{index}].id is 0; ids must be non-zero");
+            _count = count;
+            _map.Clear();
+            _dense = true;
+            for (var i = 0; i < items.Length; i++)
+            {
+                if (idOf(items[i]) != (ulong)i + 1)
+                {
+                    _dense = false;
+                    break;
+                }
+            }
+            if (_dense)
+            {
+                return;
+            }
+            _map.EnsureCapacity(items.Length);
+            for (var i = 0; i < items.Length; i++)
+            {
+                var id = idOf(items[i]);
+                if (id == 0)
+                {
+                    throw new PprofFormatException($"{table}[{i}].id is 0; ids must be non-zero");
+                }
+                if (!_map.TryAdd(id, i))
+                {
+                    throw new PprofFormatException($"{table}[{i}].id = {id} is used twice; ids must be unique");
+                }
+            }
         }
-        if (!seen.Add(id))
+
+        public void Clear()
         {
-            throw new PprofFormatException($"{table}[{index}].id = {id} is used twice; ids must be unique");
+            _dense = true;
+            _count = 0;
+            _map.Clear();
         }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public bool Contains(ulong id) => _dense ? id - 1 < (ulong)_count : _map.ContainsKey(id);
+
+        /// <summary>The position of <paramref name="id"/>; throws for an id the table does not have.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public int Get(ulong id) => _dense && id - 1 < (ulong)_count ? (int)(id - 1) : GetSparse(id);
+
+        private int GetSparse(ulong id) => !_dense && _map.TryGetValue(id, out var index)
+            ? index
+            : throw new KeyNotFoundException($"id {id} is not in the table; the profile was validated, so this is a bug");
     }
 
     /// <summary>A pooled, growable array that is reused across parses.</summary>
@@ -460,6 +531,22 @@ public sealed class PprofView : IDisposable
 
         public void Clear() => Count = 0;
 
+        /// <summary>Makes room for <paramref name="count"/> more items and returns it, to be filled and then <see cref="Commit"/>ted.</summary>
+        public Span<T> Reserve(int count)
+        {
+            if (Count + count > _items.Length)
+            {
+                var grown = ArrayPool<T>.Shared.Rent(Math.Max(_items.Length * 2, Count + count));
+                _items.AsSpan(0, Count).CopyTo(grown);
+                ArrayPool<T>.Shared.Return(_items);
+                _items = grown;
+            }
+            return _items.AsSpan(Count, count);
+        }
+
+        /// <summary>Appends the first <paramref name="count"/> items written into the span <see cref="Reserve"/> returned.</summary>
+        public void Commit(int count) => Count += count;
+
         public void Dispose()
         {
             ArrayPool<T>.Shared.Return(_items);
@@ -477,6 +564,8 @@ public sealed class PprofView : IDisposable
 
         public readonly bool End => _position >= end;
 
+        public readonly int Remaining => end - _position;
+
         public (int Field, int Wire) Tag()
         {
             var tag = Varint(0);
@@ -488,7 +577,30 @@ public sealed class PprofView : IDisposable
             return (field, (int)(tag & 7));
         }
 
+        // Tags and most values fit in one or two bytes: that case is inlined, the rest goes the long way.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public ulong Varint(int wire)
+        {
+            var position = _position;
+            if (wire == 0 && (uint)(position + 1) < (uint)end && (uint)(position + 1) < (uint)data.Length)
+            {
+                var b0 = data[position];
+                if (b0 < 0x80)
+                {
+                    _position = position + 1;
+                    return b0;
+                }
+                var b1 = data[position + 1];
+                if (b1 < 0x80)
+                {
+                    _position = position + 2;
+                    return (ulong)(b0 & 0x7fu) | ((ulong)b1 << 7);
+                }
+            }
+            return VarintSlow(wire);
+        }
+
+        private ulong VarintSlow(int wire)
         {
             if (wire != 0)
             {
@@ -538,10 +650,14 @@ public sealed class PprofView : IDisposable
             if (wire == 2)
             {
                 var packed = Message(wire);
+                // A packed run of n bytes holds at most n varints.
+                var room = into.Reserve(packed.Remaining);
+                var count = 0;
                 while (!packed.End)
                 {
-                    into.Add(packed.Varint(0));
+                    room[count++] = packed.Varint(0);
                 }
+                into.Commit(count);
             }
             else
             {

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Runtime.InteropServices;
 using System.Threading.Channels;
 using DuckDB.NET.Data;
@@ -104,9 +103,12 @@ public sealed partial class DuckDbProfileStore : IProfileStore
         {
             return Task.FromResult(default(WriteStats));
         }
+        // The stacks' content keys are computed here, on the caller's thread, so that concurrent requests hash in
+        // parallel and the single writer only looks them up.
         var pending = new PendingWrite(profiles);
         if (!_writes.Writer.TryWrite(pending))
         {
+            pending.Dispose();
             throw new ObjectDisposedException(nameof(DuckDbProfileStore), "the store is shutting down");
         }
         // The caller may stop waiting, but a queued write is still carried out: it was accepted.
@@ -339,7 +341,18 @@ public sealed partial class DuckDbProfileStore : IProfileStore
             {
                 try
                 {
-                    var stats = WriteBatch(batch);
+                    WriteStats stats;
+                    try
+                    {
+                        stats = WriteBatch(batch);
+                    }
+                    finally
+                    {
+                        foreach (var pending in batch)
+                        {
+                            pending.Dispose();
+                        }
+                    }
                     foreach (var pending in batch)
                     {
                         pending.Completion.TrySetResult(pending.Stats);
@@ -399,8 +412,9 @@ public sealed partial class DuckDbProfileStore : IProfileStore
                 {
                     long pendingRows = 0;
                     var startStacks = added.Stacks.Count;
-                    foreach (var p in pending.Profiles)
+                    for (var i = 0; i < pending.Profiles.Count; i++)
                     {
+                        var p = pending.Profiles[i];
                         var series = GetOrAddSeries(p.Type, p.Labels, added);
                         if (series.HasProfileAt(p.TimeNanos))
                         {
@@ -409,7 +423,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
                             continue;
                         }
                         series.RememberProfileAt(p.TimeNanos);
-                        var (sampleRows, total) = AppendSamples(p, series.Id, samples, added);
+                        var (sampleRows, total) = AppendSamples(p, pending.Keys[i], series.Id, samples, added);
                         profileRows.CreateRow()
                             .AppendValue(series.Id)
                             .AppendValue(p.TimeNanos)
@@ -456,67 +470,29 @@ public sealed partial class DuckDbProfileStore : IProfileStore
         return entry;
     }
 
-    private (long Rows, long Total) AppendSamples(IngestProfile p, int seriesId, DuckDBAppender samples, AddedSymbols added)
+    private (long Rows, long Total) AppendSamples(IngestProfile p, StackKeys keys, int seriesId, DuckDBAppender samples, AddedSymbols added)
     {
         var profile = p.Profile;
-        var mappingIds = new IdMap(profile.Mappings.Length);
-        foreach (ref readonly var m in profile.Mappings)
-        {
-            mappingIds.Set(m.Id, _symbols.GetOrAddMapping(
-                profile.String(m.Filename), profile.String(m.BuildId), m.MemoryStart, m.MemoryLimit, m.FileOffset,
-                m.HasFunctions, m.HasFilenames, m.HasLineNumbers, m.HasInlineFrames, added.Mappings));
-        }
-        var functionIds = new IdMap(profile.Functions.Length);
-        var stringIds = ArrayPool<int>.Shared.Rent(profile.StringCount);
-        try
-        {
-            // -1: this string table index is not interned yet.
-            stringIds.AsSpan(0, profile.StringCount).Fill(-1);
-            foreach (ref readonly var f in profile.Functions)
-            {
-                functionIds.Set(f.Id, _symbols.GetOrAddFunction(
-                    StringId(stringIds, profile, f.Name), StringId(stringIds, profile, f.SystemName), StringId(stringIds, profile, f.Filename), f.StartLine, added.Functions));
-            }
-        }
-        finally
-        {
-            ArrayPool<int>.Shared.Return(stringIds);
-        }
-        var locationIds = new IdMap(profile.Locations.Length);
-        var lines = new List<LocationLine>(4);
-        foreach (ref readonly var l in profile.Locations)
-        {
-            lines.Clear();
-            foreach (var (functionId, line) in profile.Lines(l))
-            {
-                lines.Add(new LocationLine(functionIds.Get(functionId), line));
-            }
-            var mappingId = l.MappingId == 0 ? 0 : mappingIds.Get(l.MappingId);
-            locationIds.Set(l.Id, _symbols.GetOrAddLocation(mappingId, l.Address, l.IsFolded, CollectionsMarshal.AsSpan(lines), added.Locations));
-        }
-
+        var samplesView = profile.Samples;
+        ProfileSymbols? resolver = null;
         long rows = 0, total = 0;
-        var buffer = ArrayPool<int>.Shared.Rent(256);
         try
         {
-            foreach (ref readonly var sample in profile.Samples)
+            for (var s = 0; s < samplesView.Length; s++)
             {
+                ref readonly var sample = ref samplesView[s];
                 var value = profile.Values(sample)[p.ValueIndex];
                 if (value == 0)
                 {
                     continue;
                 }
-                var ids = profile.LocationIds(sample);
-                if (ids.Length > buffer.Length)
+                var key = keys[s];
+                if (!_symbols.TryGetStackByContent(key, out var stackId))
                 {
-                    ArrayPool<int>.Shared.Return(buffer);
-                    buffer = ArrayPool<int>.Shared.Rent(ids.Length);
+                    resolver ??= new ProfileSymbols(profile, keys, _symbols, added);
+                    stackId = resolver.Stack(sample);
+                    _symbols.AddStackContent(key, stackId);
                 }
-                for (var i = 0; i < ids.Length; i++)
-                {
-                    buffer[i] = locationIds.Get(ids[i]);
-                }
-                var stackId = _symbols.GetOrAddStack(buffer.AsSpan(0, ids.Length), added.Stacks);
                 var labelsId = sample.LabelCount == 0 ? 0 : _symbols.GetOrAddSampleLabels(SampleLabelCodec.Encode(profile, sample), added.SampleLabels);
                 samples.CreateRow()
                     .AppendValue(seriesId)
@@ -531,19 +507,9 @@ public sealed partial class DuckDbProfileStore : IProfileStore
         }
         finally
         {
-            ArrayPool<int>.Shared.Return(buffer);
+            resolver?.Dispose();
         }
         return (rows, total);
-    }
-
-    private int StringId(int[] stringIds, PprofView profile, long index)
-    {
-        ref var id = ref stringIds[index];
-        if (id < 0)
-        {
-            id = _symbols.InternUtf8(profile.Utf8(index));
-        }
-        return id;
     }
 
     private void AppendSymbols(AddedSymbols added)
@@ -709,10 +675,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
             _symbolsLock.EnterWriteLock();
             try
             {
-                foreach (var id in deadStacks)
-                {
-                    _symbols.RemoveStack(id);
-                }
+                _symbols.RemoveStacks(deadStacks);
             }
             finally
             {
@@ -748,9 +711,33 @@ public sealed partial class DuckDbProfileStore : IProfileStore
         }
     }
 
-    private sealed class PendingWrite(IReadOnlyList<IngestProfile> profiles)
+    private sealed class PendingWrite : IDisposable
     {
-        public IReadOnlyList<IngestProfile> Profiles { get; } = profiles;
+        public PendingWrite(IReadOnlyList<IngestProfile> profiles)
+        {
+            Profiles = profiles;
+            Keys = new StackKeys[profiles.Count];
+            for (var i = 0; i < profiles.Count; i++)
+            {
+                // One pprof with several sample types gives consecutive profiles over the same view: key it once.
+                Keys[i] = i > 0 && ReferenceEquals(profiles[i].Profile, profiles[i - 1].Profile)
+                    ? Keys[i - 1]
+                    : StackKeys.Compute(profiles[i].Profile);
+            }
+        }
+
+        public IReadOnlyList<IngestProfile> Profiles { get; }
+
+        /// <summary>Per profile, its samples' stack content keys (shared between profiles of one pprof).</summary>
+        public StackKeys[] Keys { get; }
+
+        public void Dispose()
+        {
+            foreach (var keys in Keys)
+            {
+                keys?.Dispose();
+            }
+        }
 
         public TaskCompletionSource<WriteStats> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 

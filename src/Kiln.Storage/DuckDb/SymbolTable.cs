@@ -37,6 +37,14 @@ internal sealed class SymbolTable
     public SymbolTable() => _stringLookup = _stringIds.GetAlternateLookup<ReadOnlySpan<char>>();
     private readonly Dictionary<UInt128, int> _locationIds = [];
     private readonly Dictionary<UInt128, int> _stackIds = [];
+
+    // A cache in front of everything else: the content key of a profile's stack (StackKeys) → its stack id. Only
+    // what the writer resolved since start is here; a miss goes the slow way and is then added.
+    private readonly Dictionary<UInt128, int> _stacksByContent = [];
+
+    // The same for locations: a 64-bit content hash (StackKeys.LocationHash) → location id. A hit is checked
+    // against the row's address and line numbers, so a hash collision would also need those to agree.
+    private readonly Dictionary<ulong, int> _locationsByContent = [];
     private readonly Dictionary<string, int> _sampleLabelIds = new(StringComparer.Ordinal);
 
     public AppendOnlyList<MappingRow?> Mappings { get; } = new();
@@ -145,6 +153,18 @@ internal sealed class SymbolTable
         return id;
     }
 
+    /// <summary>The stack id cached for a content key (<see cref="StackKeys"/>), if any.</summary>
+    public bool TryGetStackByContent(UInt128 contentKey, out int id) => _stacksByContent.TryGetValue(contentKey, out id);
+
+    /// <summary>Caches the stack id resolved for a content key.</summary>
+    public void AddStackContent(UInt128 contentKey, int id) => _stacksByContent[contentKey] = id;
+
+    /// <summary>The location id cached for a content hash (<see cref="StackKeys.LocationHash"/>), if any.</summary>
+    public bool TryGetLocationByContent(ulong contentHash, out int id) => _locationsByContent.TryGetValue(contentHash, out id);
+
+    /// <summary>Caches the location id resolved for a content hash.</summary>
+    public void AddLocationContent(ulong contentHash, int id) => _locationsByContent[contentHash] = id;
+
     public int GetOrAddSampleLabels(string canonical, List<(int Id, string Labels)> added)
     {
         if (_sampleLabelIds.TryGetValue(canonical, out var id))
@@ -204,6 +224,8 @@ internal sealed class SymbolTable
         _strings.Clear();
         _locationIds.Clear();
         _stackIds.Clear();
+        _stacksByContent.Clear();
+        _locationsByContent.Clear();
         _sampleLabelIds.Clear();
         Mappings.Clear();
         Functions.Clear();
@@ -212,14 +234,29 @@ internal sealed class SymbolTable
         SampleLabels.Clear();
     }
 
-    /// <summary>Forgets a stack that retention deleted; its id is never reused.</summary>
-    public void RemoveStack(int id)
+    /// <summary>Forgets stacks that retention deleted; their ids are never reused.</summary>
+    public void RemoveStacks(IReadOnlyCollection<int> ids)
     {
-        var stack = Stacks[id - 1];
-        if (stack is not null)
+        if (ids.Count == 0)
         {
-            _stackIds.Remove(HashStack(stack));
-            Stacks.Set(id - 1, null);
+            return;
+        }
+        foreach (var id in ids)
+        {
+            var stack = Stacks[id - 1];
+            if (stack is not null)
+            {
+                _stackIds.Remove(HashStack(stack));
+                Stacks.Set(id - 1, null);
+            }
+        }
+        var dead = ids as HashSet<int> ?? [.. ids];
+        foreach (var (key, id) in _stacksByContent)
+        {
+            if (dead.Contains(id))
+            {
+                _stacksByContent.Remove(key);
+            }
         }
     }
 
