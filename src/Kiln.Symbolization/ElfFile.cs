@@ -225,34 +225,60 @@ public sealed class ElfFile
             break;
         }
 
-        var builder = new ElfSymbolTable.Builder();
-        foreach (var s in symbols ? sections : [])
+        // Like perf: .symtab when it names functions (it is a superset of .dynsym), else .dynsym (stripped files).
+        var table = ElfSymbolTable.Empty;
+        if (symbols)
         {
-            if (s.Type != ShtSymtab && s.Type != ShtDynsym) continue;
-            if (s.Link >= sections.Length || s.Size > MaxTableBytes || sections[s.Link].Size > MaxTableBytes) continue;
-            var syms = ReadUpTo(src, s.Offset, (int)s.Size);
-            var strtab = sections[s.Link];
-            var strs = ReadUpTo(src, strtab.Offset, (int)strtab.Size);
-            var entsize = s.EntrySize >= SymSize ? (int)s.EntrySize : SymSize;
-            for (var o = 0; o + SymSize <= syms.Length; o += entsize)
+            foreach (var kind in (ReadOnlySpan<uint>)[ShtSymtab, ShtDynsym])
             {
-                var info = syms[o + 4];
-                var symType = info & 0xf;
-                if (symType != 2 && symType != 10) continue;
-                var shndx = U16(syms, o + 6);
-                var value = U64(syms, o + 8);
-                if (shndx == 0 || value == 0) continue;
-                var nameOff = U32(syms, o);
-                if (nameOff >= strs.Length) continue;
-                var nameSpan = strs.AsSpan((int)nameOff);
-                var nul = nameSpan.IndexOf((byte)0);
-                if (nul >= 0) nameSpan = nameSpan[..nul];
-                if (nameSpan.IsEmpty) continue;
-                builder.Add(value, U64(syms, o + 16), nameSpan, binding: info >> 4);
+                foreach (var s in sections)
+                {
+                    if (s.Type != kind) continue;
+                    if (s.Link >= sections.Length || s.Size > MaxTableBytes || sections[s.Link].Size > MaxTableBytes) continue;
+                    var builder = ReadSymbols(src, s, sections[s.Link]);
+                    if (builder.Count > 0)
+                    {
+                        table = builder.Build();
+                        break;
+                    }
+                }
+                if (table.Count > 0) break;
             }
         }
 
-        return new ElfFile(type, machine, [.. loads], sections, buildId, debugLink, builder.Build());
+        return new ElfFile(type, machine, [.. loads], sections, buildId, debugLink, table);
+    }
+
+    // The function symbols (STT_FUNC, STT_GNU_IFUNC) of one symbol table. The table is read in pieces small enough
+    // to stay off the large object heap; its string table is read whole and kept as the symbols' names.
+    private static ElfSymbolTable.Builder ReadSymbols(ISource src, ElfSection symtab, ElfSection strtab)
+    {
+        var strs = ReadUpTo(src, strtab.Offset, (int)strtab.Size);
+        var builder = new ElfSymbolTable.Builder(strs);
+        var entsize = symtab.EntrySize >= SymSize ? (int)symtab.EntrySize : SymSize;
+        var chunk = new byte[entsize * Math.Max(1, 64 * 1024 / entsize)];
+        var end = Math.Min(symtab.Offset + symtab.Size, (ulong)src.Length);
+        for (var at = symtab.Offset; at + (ulong)entsize <= end;)
+        {
+            var want = (int)Math.Min((ulong)chunk.Length, (end - at) / (ulong)entsize * (ulong)entsize);
+            var n = src.Read(at, chunk.AsSpan(0, want));
+            n -= n % entsize;
+            if (n == 0) break;
+            for (var o = 0; o < n; o += entsize)
+            {
+                var info = chunk[o + 4];
+                var symType = info & 0xf;
+                if (symType != 2 && symType != 10) continue;
+                var shndx = U16(chunk, o + 6);
+                var value = U64(chunk, o + 8);
+                if (shndx == 0 || value == 0) continue;
+                var nameOff = U32(chunk, o);
+                if (nameOff >= strs.Length || strs[nameOff] == 0) continue;
+                builder.Add(value, U64(chunk, o + 16), (int)nameOff, binding: info >> 4);
+            }
+            at += (ulong)n;
+        }
+        return builder;
     }
 
     /// <summary>

@@ -10,14 +10,21 @@ namespace Kiln.Symbolization;
 public sealed class Kallsyms
 {
     private readonly ulong[] _addresses;
-    private readonly string[] _names;
-    private readonly string?[] _modules;
+    private readonly int[] _nameOffsets;
+    private readonly PackedNames _names;
+    // Index into _modules per symbol; -1 for the core kernel image.
+    private readonly short[] _moduleIndex;
+    private readonly string[] _modules;
+    private readonly string?[] _nameCache;
 
-    private Kallsyms(ulong[] addresses, string[] names, string?[] modules, bool hidden)
+    private Kallsyms(ulong[] addresses, int[] nameOffsets, PackedNames names, short[] moduleIndex, string[] modules, bool hidden)
     {
         _addresses = addresses;
+        _nameOffsets = nameOffsets;
         _names = names;
+        _moduleIndex = moduleIndex;
         _modules = modules;
+        _nameCache = new string?[addresses.Length];
         AddressesHidden = hidden;
     }
 
@@ -37,10 +44,16 @@ public sealed class Kallsyms
         return Parse(reader);
     }
 
+    /// <summary>Parses kallsyms text. The ~120,000 names of a distribution kernel are kept as one UTF-8 array
+    /// (about 4 MB) rather than as strings; a name becomes a string when a lookup first returns it.</summary>
     public static Kallsyms Parse(TextReader reader)
     {
-        var items = new List<(ulong Address, string Name, string? Module)>(1 << 16);
-        var modules = new Dictionary<string, string>(StringComparer.Ordinal);
+        var addresses = new List<ulong>(1 << 16);
+        var offsets = new List<int>(1 << 16);
+        var moduleIndex = new List<short>(1 << 16);
+        var names = new PackedNames(1 << 20);
+        var modules = new List<string>();
+        var moduleIds = new Dictionary<string, short>(StringComparer.Ordinal);
         var sawAny = false;
         string? line;
         while ((line = reader.ReadLine()) != null)
@@ -54,7 +67,7 @@ public sealed class Kallsyms
             sawAny = true;
             if (addr == 0) continue;
             var rest = span[(sp1 + 3)..];
-            string? module = null;
+            short module = -1;
             var tab = rest.IndexOf('\t');
             if (tab >= 0)
             {
@@ -63,18 +76,29 @@ public sealed class Kallsyms
                 if (!mod.IsEmpty)
                 {
                     var key = mod.ToString();
-                    if (!modules.TryGetValue(key, out module)) modules[key] = module = key;
+                    if (!moduleIds.TryGetValue(key, out module) && modules.Count < short.MaxValue)
+                    {
+                        module = (short)modules.Count;
+                        moduleIds[key] = module;
+                        modules.Add(key);
+                    }
                 }
             }
-            items.Add((addr, rest.TrimEnd().ToString(), module));
+            addresses.Add(addr);
+            offsets.Add(names.Append(rest.TrimEnd()));
+            moduleIndex.Add(module);
         }
-        items.Sort(static (a, b) => a.Address.CompareTo(b.Address));
-        var addresses = new ulong[items.Count];
-        var names = new string[items.Count];
-        var mods = new string?[items.Count];
-        for (var i = 0; i < items.Count; i++)
-            (addresses[i], names[i], mods[i]) = items[i];
-        return new Kallsyms(addresses, names, mods, hidden: sawAny && items.Count == 0);
+        names.TrimExcess();
+        // Sort by address, carrying each symbol's name and module along.
+        var order = new int[addresses.Count];
+        for (var i = 0; i < order.Length; i++) order[i] = i;
+        var sortedAddresses = addresses.ToArray();
+        Array.Sort(sortedAddresses, order);
+        var sortedOffsets = new int[order.Length];
+        var sortedModules = new short[order.Length];
+        for (var i = 0; i < order.Length; i++)
+            (sortedOffsets[i], sortedModules[i]) = (offsets[order[i]], moduleIndex[order[i]]);
+        return new Kallsyms(sortedAddresses, sortedOffsets, names, sortedModules, [.. modules], hidden: sawAny && order.Length == 0);
     }
 
     /// <summary>The nearest symbol at or before <paramref name="address"/>. Allocation-free.</summary>
@@ -94,8 +118,9 @@ public sealed class Kallsyms
 
     public ulong AddressAt(int index) => _addresses[index];
 
-    public string NameAt(int index) => _names[index];
+    /// <summary>The symbol's name, made into a string on first use and cached.</summary>
+    public string NameAt(int index) => _nameCache[index] ??= _names.StringAt(_nameOffsets[index]);
 
     /// <summary>The module owning the symbol, or null for the core kernel image.</summary>
-    public string? ModuleAt(int index) => _modules[index];
+    public string? ModuleAt(int index) => _moduleIndex[index] < 0 ? null : _modules[_moduleIndex[index]];
 }

@@ -1,5 +1,5 @@
 using System.Globalization;
-using System.Text;
+using Microsoft.Win32.SafeHandles;
 
 namespace Kiln.Symbolization;
 
@@ -7,12 +7,21 @@ namespace Kiln.Symbolization;
 /// A JIT's perf map (<c>/tmp/perf-PID.map</c>: lines of <c>START SIZE name</c> in hex). The file only grows while
 /// the runtime compiles methods; <see cref="Refresh"/> reads just the appended complete lines. When two entries
 /// overlap at the same start, the later one wins (re-JIT). Lookups are binary searches and allocate nothing.
+/// <para>
+/// A busy .NET process's map reaches hundreds of thousands of lines and tens of megabytes (a compiler server's:
+/// 80 MB), so only the address ranges are held in memory — 20 bytes a line — with where each name lies in the
+/// file. A name is read from the file when a lookup first returns it, and cached. The file stays open, so names
+/// can still be read after the process exited.
+/// </para>
 /// </summary>
-public sealed class PerfMap
+public sealed class PerfMap : IDisposable
 {
+    private const int ReadPiece = 64 * 1024;
     private ulong[] _starts = [];
-    private ulong[] _ends = [];
-    private string[] _names = [];
+    private uint[] _sizes = [];
+    private long[] _nameOffsets = [];
+    private readonly Dictionary<long, string> _names = [];
+    private SafeFileHandle? _file;
     private long _consumed;
 
     public PerfMap(string path) => Path = path;
@@ -26,77 +35,99 @@ public sealed class PerfMap
     /// A missing file leaves the map empty; a file that shrank (recreated) is read from the start.</summary>
     public bool Refresh()
     {
-        FileStream stream;
-        try
+        if (_file == null)
         {
-            stream = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize: 1);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return false;
-        }
-        using (stream)
-        {
-            var length = stream.Length;
-            if (length < _consumed)
+            try
             {
-                _consumed = 0;
-                _starts = [];
-                _ends = [];
-                _names = [];
+                _file = File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
             }
-            if (length == _consumed) return false;
-            var buffer = new byte[length - _consumed];
-            stream.Position = _consumed;
-            stream.ReadExactly(buffer);
-            var lastNewline = Array.LastIndexOf(buffer, (byte)'\n');
-            if (lastNewline < 0) return false;
-            _consumed += lastNewline + 1;
-            return Add(Encoding.UTF8.GetString(buffer, 0, lastNewline + 1));
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return false;
+            }
         }
+        var length = RandomAccess.GetLength(_file);
+        if (length < _consumed)
+        {
+            _consumed = 0;
+            _starts = [];
+            _sizes = [];
+            _nameOffsets = [];
+            _names.Clear();
+        }
+        var added = new List<Entry>();
+        // Read in pieces that stay off the large object heap; a line cut at a piece's end is read again with the next.
+        var buffer = new byte[ReadPiece];
+        while (_consumed < length)
+        {
+            var n = RandomAccess.Read(_file, buffer, _consumed);
+            if (n <= 0) break;
+            var piece = buffer.AsSpan(0, n);
+            var lastNewline = piece.LastIndexOf((byte)'\n');
+            if (lastNewline < 0)
+            {
+                if (n < buffer.Length) break; // an incomplete last line: wait for its end
+                Array.Resize(ref buffer, buffer.Length * 2); // a line longer than the buffer
+                continue;
+            }
+            Parse(piece[..(lastNewline + 1)], _consumed, added);
+            _consumed += lastNewline + 1;
+        }
+        return Merge(added);
     }
 
-    /// <summary>Adds the entries in <paramref name="text"/> (perf map lines); malformed lines are skipped.</summary>
-    public bool Add(string text)
+    // Parses complete lines that start at file offset `at`.
+    private static void Parse(ReadOnlySpan<byte> text, long at, List<Entry> added)
     {
-        var added = new List<(ulong Start, ulong End, string Name)>();
-        foreach (var range in text.AsSpan().Split('\n'))
+        foreach (var range in text.Split((byte)'\n'))
         {
-            var line = text.AsSpan()[range].TrimEnd('\r');
-            var sp1 = line.IndexOf(' ');
+            var line = text[range];
+            var sp1 = line.IndexOf((byte)' ');
             if (sp1 <= 0) continue;
             var rest = line[(sp1 + 1)..];
-            var sp2 = rest.IndexOf(' ');
+            var sp2 = rest.IndexOf((byte)' ');
             if (sp2 <= 0) continue;
             if (!TryHex(line[..sp1], out var start) || !TryHex(rest[..sp2], out var size)) continue;
             var name = rest[(sp2 + 1)..];
-            if (name.IsEmpty) continue;
-            added.Add((start, start + Math.Max(size, 1), name.ToString()));
+            if (name.IsEmpty || name is [(byte)'\r']) continue;
+            var nameAt = at + range.Start.Value + sp1 + 1 + sp2 + 1;
+            added.Add(new Entry(start, (uint)Math.Clamp(size, 1, uint.MaxValue), nameAt, added.Count));
         }
-        if (added.Count == 0) return false;
+    }
 
-        var merged = new List<(ulong Start, ulong End, string Name, int Order)>(_starts.Length + added.Count);
-        for (var i = 0; i < _starts.Length; i++) merged.Add((_starts[i], _ends[i], _names[i], i));
-        for (var i = 0; i < added.Count; i++) merged.Add((added[i].Start, added[i].End, added[i].Name, _starts.Length + i));
-        merged.Sort(static (a, b) => a.Start != b.Start ? a.Start.CompareTo(b.Start) : a.Order.CompareTo(b.Order));
-        var starts = new List<ulong>(merged.Count);
-        var ends = new List<ulong>(merged.Count);
-        var names = new List<string>(merged.Count);
-        foreach (var e in merged)
+    // Merges new entries (in file order) into the sorted arrays; at an equal start the later entry wins.
+    private bool Merge(List<Entry> added)
+    {
+        if (added.Count == 0) return false;
+        added.Sort(static (a, b) => a.Start != b.Start ? a.Start.CompareTo(b.Start) : a.Order.CompareTo(b.Order));
+        var capacity = _starts.Length + added.Count;
+        var starts = new ulong[capacity];
+        var sizes = new uint[capacity];
+        var offsets = new long[capacity];
+        int i = 0, j = 0, n = 0;
+        while (i < _starts.Length || j < added.Count)
         {
-            if (starts.Count > 0 && starts[^1] == e.Start)
+            // At an equal start the old entry is taken first, so the new one replaces it below.
+            if (j >= added.Count || (i < _starts.Length && _starts[i] <= added[j].Start))
             {
-                ends[^1] = e.End;
-                names[^1] = e.Name;
+                (starts[n], sizes[n], offsets[n]) = (_starts[i], _sizes[i], _nameOffsets[i]);
+                i++;
+            }
+            else
+            {
+                var e = added[j++];
+                (starts[n], sizes[n], offsets[n]) = (e.Start, e.Size, e.NameOffset);
+            }
+            if (n > 0 && starts[n - 1] == starts[n])
+            {
+                (sizes[n - 1], offsets[n - 1]) = (sizes[n], offsets[n]);
                 continue;
             }
-            starts.Add(e.Start);
-            ends.Add(e.End);
-            names.Add(e.Name);
+            n++;
         }
-        _starts = [.. starts];
-        _ends = [.. ends];
-        _names = [.. names];
+        _starts = n == capacity ? starts : starts[..n];
+        _sizes = n == capacity ? sizes : sizes[..n];
+        _nameOffsets = n == capacity ? offsets : offsets[..n];
         return true;
     }
 
@@ -112,18 +143,49 @@ public sealed class PerfMap
             if (a[mid] <= address) { index = mid; lo = mid + 1; }
             else hi = mid - 1;
         }
-        if (index >= 0 && address < _ends[index]) return true;
+        if (index >= 0 && address - a[index] < _sizes[index]) return true;
         index = -1;
         return false;
     }
 
     public ulong StartAt(int index) => _starts[index];
 
-    public string NameAt(int index) => _names[index];
-
-    private static bool TryHex(ReadOnlySpan<char> s, out ulong value)
+    /// <summary>The entry's name: read from the file on first use, then cached.</summary>
+    public string NameAt(int index)
     {
-        if (s.StartsWith("0x", StringComparison.OrdinalIgnoreCase)) s = s[2..];
+        var offset = _nameOffsets[index];
+        if (_names.TryGetValue(offset, out var name)) return name;
+        name = ReadName(offset);
+        _names[offset] = name;
+        return name;
+    }
+
+    private string ReadName(long offset)
+    {
+        Span<byte> small = stackalloc byte[512];
+        var buffer = small;
+        while (true)
+        {
+            var n = _file == null ? 0 : RandomAccess.Read(_file, buffer, offset);
+            var line = buffer[..n];
+            var end = line.IndexOf((byte)'\n');
+            if (end >= 0 || n < buffer.Length)
+            {
+                if (end >= 0) line = line[..end];
+                if (!line.IsEmpty && line[^1] == '\r') line = line[..^1];
+                return System.Text.Encoding.UTF8.GetString(line);
+            }
+            buffer = new byte[buffer.Length * 4]; // a name longer than the buffer
+        }
+    }
+
+    public void Dispose() => _file?.Dispose();
+
+    private static bool TryHex(ReadOnlySpan<byte> s, out ulong value)
+    {
+        if (s.Length >= 2 && s[0] == '0' && (s[1] | 0x20) == 'x') s = s[2..];
         return ulong.TryParse(s, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out value);
     }
+
+    private readonly record struct Entry(ulong Start, uint Size, long NameOffset, int Order);
 }

@@ -5,36 +5,44 @@ namespace Kiln.Symbolization;
 /// <summary>Parses /proc/PID/maps.</summary>
 public static class ProcMaps
 {
+    // File paths repeat across processes (every process maps libc): one string per distinct path.
+    private static readonly Dictionary<string, string> Paths = new(StringComparer.Ordinal);
+    private static readonly Dictionary<string, string>.AlternateLookup<ReadOnlySpan<char>> PathLookup = Paths.GetAlternateLookup<ReadOnlySpan<char>>();
+    private const int MaxInternedPaths = 16_384;
+
     /// <summary>Reads and parses <c>{procRoot}/{pid}/maps</c>; mappings come back sorted by start address (as the kernel lists them).</summary>
     /// <exception cref="IOException">The process is gone or the file cannot be read.</exception>
     public static Mapping[] Read(int pid, string procRoot = "/proc") =>
-        Parse(File.ReadAllText($"{procRoot}/{pid.ToString(CultureInfo.InvariantCulture)}/maps"));
+        Parse(ProcFs.ReadAll($"{procRoot}/{pid.ToString(CultureInfo.InvariantCulture)}/maps"));
 
     /// <summary>Parses the text of a maps file; malformed lines are skipped.</summary>
-    public static Mapping[] Parse(string text)
+    public static Mapping[] Parse(string text) => Parse(System.Text.Encoding.UTF8.GetBytes(text));
+
+    private static Mapping[] Parse(ReadOnlySpan<byte> text)
     {
-        var result = new List<Mapping>();
-        foreach (var range in text.AsSpan().Split('\n'))
+        var result = new List<Mapping>(64);
+        var sorted = true;
+        foreach (var range in text.Split((byte)'\n'))
         {
-            var line = text.AsSpan()[range];
-            if (TryParseLine(line, out var mapping))
-                result.Add(mapping);
+            if (!TryParseLine(text[range], out var mapping)) continue;
+            if (result.Count > 0 && result[^1].Start > mapping.Start) sorted = false;
+            result.Add(mapping);
         }
-        result.Sort(static (a, b) => a.Start.CompareTo(b.Start));
+        if (!sorted) result.Sort(static (a, b) => a.Start.CompareTo(b.Start));
         return [.. result];
     }
 
     /// <summary>Parses one line: <c>start-end perms offset major:minor inode [path]</c>.</summary>
-    public static bool TryParseLine(ReadOnlySpan<char> line, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Mapping? mapping)
+    private static bool TryParseLine(ReadOnlySpan<byte> line, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Mapping? mapping)
     {
         mapping = null;
-        line = line.TrimEnd('\r');
+        if (!line.IsEmpty && line[^1] == '\r') line = line[..^1];
         if (!NextField(ref line, out var range) || !NextField(ref line, out var perms) || !NextField(ref line, out var offset)
             || !NextField(ref line, out var dev) || !NextField(ref line, out var inode))
             return false;
 
-        var dash = range.IndexOf('-');
-        var colon = dev.IndexOf(':');
+        var dash = range.IndexOf((byte)'-');
+        var colon = dev.IndexOf((byte)':');
         if (dash < 0 || colon < 0 || perms.Length < 4)
             return false;
         if (!ulong.TryParse(range[..dash], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var start)
@@ -52,9 +60,23 @@ public static class ProcMaps
         if (perms[3] == 's') p |= MappingPermissions.Shared;
 
         // The path is the rest of the line after the padding; it may itself contain spaces.
-        var path = line.TrimStart(' ');
-        mapping = new Mapping(start, end, p, off, major, minor, ino, path.ToString());
+        mapping = new Mapping(start, end, p, off, major, minor, ino, PathString(line.TrimStart((byte)' ')));
         return true;
+    }
+
+    private static string PathString(ReadOnlySpan<byte> utf8)
+    {
+        if (utf8.IsEmpty) return "";
+        var chars = utf8.Length <= 512 ? stackalloc char[utf8.Length] : new char[utf8.Length];
+        var path = chars[..System.Text.Encoding.UTF8.GetChars(utf8, chars)];
+        lock (Paths)
+        {
+            if (PathLookup.TryGetValue(path, out var known)) return known;
+            if (Paths.Count >= MaxInternedPaths) Paths.Clear();
+            var s = path.ToString();
+            Paths[s] = s;
+            return s;
+        }
     }
 
     /// <summary>Index of the mapping containing <paramref name="address"/> in a start-sorted array, or -1. Allocation-free.</summary>
@@ -75,10 +97,10 @@ public static class ProcMaps
         return -1;
     }
 
-    private static bool NextField(ref ReadOnlySpan<char> line, out ReadOnlySpan<char> field)
+    private static bool NextField(ref ReadOnlySpan<byte> line, out ReadOnlySpan<byte> field)
     {
-        line = line.TrimStart(' ');
-        var space = line.IndexOf(' ');
+        line = line.TrimStart((byte)' ');
+        var space = line.IndexOf((byte)' ');
         if (space < 0)
         {
             field = line;

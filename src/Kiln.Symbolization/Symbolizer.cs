@@ -179,7 +179,7 @@ public sealed class Symbolizer
         {
             foreach (var pid in deadPids)
             {
-                _processes[pid].ReleaseHandles();
+                _processes[pid].Close();
                 _processes.Remove(pid);
             }
         }
@@ -212,7 +212,7 @@ public sealed class Symbolizer
         lock (_gate)
         {
             if (_processes.Remove(pid, out var entry))
-                entry.ReleaseHandles();
+                entry.Close();
         }
     }
 
@@ -338,7 +338,7 @@ public sealed class Symbolizer
         foreach (var (pid, e) in _processes)
             if (e.LastUsed < oldestUse) (oldest, oldestUse) = (pid, e.LastUsed);
         if (oldest >= 0 && _processes.Remove(oldest, out var entry))
-            entry.ReleaseHandles();
+            entry.Close();
     }
 
     // Re-reads the maps; an exited process keeps what was read before. A different start time means the
@@ -365,7 +365,10 @@ public sealed class Symbolizer
     private static void SetMappings(ProcessEntry entry, Mapping[] maps, ulong? start)
     {
         if (start != null && entry.StartTime != null && start != entry.StartTime)
+        {
+            entry.PerfMap?.Dispose();
             entry.PerfMap = null;
+        }
         entry.StartTime = start ?? entry.StartTime;
 
         // Keep resolved objects and infos of mappings that did not change.
@@ -518,6 +521,14 @@ public sealed class Symbolizer
             if (Handles is null) return;
             foreach (var h in Handles) h?.Dispose();
             Handles = null;
+        }
+
+        /// <summary>Closes every file held for the process (when it is forgotten).</summary>
+        public void Close()
+        {
+            ReleaseHandles();
+            PerfMap?.Dispose();
+            PerfMap = null;
         }
 
         public long MapsReadAt { get; set; }
