@@ -48,7 +48,7 @@ internal static class StoreOnly
                 for (var p = 0; p < procs; p++)
                 {
                     var view = new PprofView();
-                    view.Parse(requests[i][p]);
+                    view.Parse(requests[i][p].AsMemory());
                     views.Add(view);
                     var labels = LabelSet.From(Corpus.Labels(h, p).Select(l => new Label(l.Name, l.Value)));
                     profiles.Add(new IngestProfile(type, labels, view, 0, view.TimeNanos, view.DurationNanos));

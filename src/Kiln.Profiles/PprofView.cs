@@ -8,13 +8,15 @@ namespace Kiln.Profiles;
 /// <summary>
 /// A read-only, allocation-free view of raw (decompressed) pprof bytes for the ingest hot path: every table is
 /// parsed into pooled arrays of structs and strings stay UTF-8 slices of the input, so reading a profile
-/// allocates nothing per sample, location, function or string. <see cref="Parse"/> checks the same rules as
-/// <see cref="PprofCodec.Validate"/>. Reuse one instance per thread; <see cref="Parse"/> resets it.
+/// allocates nothing per sample, location, function or string. <see cref="Parse(ReadOnlySpan{byte}, PprofLimits?)"/> checks the same rules as
+/// <see cref="PprofCodec.Validate"/>. Reuse one instance per thread; parsing resets it.
 /// </summary>
 public sealed class PprofView : IDisposable
 {
-    // Pooled; holds the decompressed protobuf that the string slices point into.
+    // Holds the protobuf that the string slices point into: pooled (a copy, or the decompressed bytes) when
+    // _dataPooled, else the caller's array, read in place.
     private byte[] _data = [];
+    private bool _dataPooled;
     private readonly Grow<Slice> _strings = new();
     private readonly Grow<(long Type, long Unit)> _sampleTypes = new();
     private readonly Grow<ViewMapping> _mappings = new();
@@ -92,40 +94,69 @@ public sealed class PprofView : IDisposable
     public void Parse(ReadOnlySpan<byte> data, PprofLimits? limits = null)
     {
         limits ??= PprofLimits.Default;
-        var cap = (int)Math.Min(limits.MaxDecompressedBytes, Array.MaxLength - 1);
-        byte[] buffer;
-        int length;
         if (PprofCodec.IsGzip(data))
         {
-            buffer = PprofCodec.Gunzip(data, cap, out length);
+            var buffer = PprofCodec.Gunzip(data, MaxBytes(limits), out var length);
+            Parse(buffer, 0, length, pooled: true, limits);
         }
         else
         {
-            if (data.Length > cap)
-            {
-                throw new PprofFormatException(
-                    $"profile is {data.Length} bytes, more than the limit of {cap} bytes (PprofLimits.MaxDecompressedBytes); split the profile or raise the limit");
-            }
-            buffer = ArrayPool<byte>.Shared.Rent(Math.Max(data.Length, 1));
+            CheckSize(data.Length, limits);
+            var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(data.Length, 1));
             data.CopyTo(buffer);
-            length = data.Length;
+            Parse(buffer, 0, data.Length, pooled: true, limits);
         }
-        Reset(buffer);
+    }
+
+    /// <summary>
+    /// Like <see cref="Parse(ReadOnlySpan{byte}, PprofLimits?)"/>, but raw (not compressed) bytes backed by an array
+    /// are read in place rather than copied: the caller must leave <paramref name="data"/> unchanged for as long as
+    /// the view is used.
+    /// </summary>
+    public void Parse(ReadOnlyMemory<byte> data, PprofLimits? limits = null)
+    {
+        limits ??= PprofLimits.Default;
+        if (!PprofCodec.IsGzip(data.Span) && MemoryMarshal.TryGetArray(data, out var segment))
+        {
+            CheckSize(segment.Count, limits);
+            Parse(segment.Array!, segment.Offset, segment.Count, pooled: false, limits);
+        }
+        else
+        {
+            Parse(data.Span, limits);
+        }
+    }
+
+    private void Parse(byte[] buffer, int offset, int length, bool pooled, PprofLimits limits)
+    {
+        Reset(buffer, pooled);
         try
         {
-            ParseProfile(new WireReader(buffer, 0, length));
+            ParseProfile(new WireReader(buffer, offset, offset + length));
         }
         catch (MalformedException)
         {
-            throw new PprofFormatException($"not a valid pprof: protobuf is truncated or malformed at {PprofCodec.LocateDamage(buffer.AsSpan(0, length))}");
+            throw new PprofFormatException($"not a valid pprof: protobuf is truncated or malformed at {PprofCodec.LocateDamage(buffer.AsSpan(offset, length))}");
         }
         Validate(limits);
+    }
+
+    private static int MaxBytes(PprofLimits limits) => (int)Math.Min(limits.MaxDecompressedBytes, Array.MaxLength - 1);
+
+    private static void CheckSize(int length, PprofLimits limits)
+    {
+        var cap = MaxBytes(limits);
+        if (length > cap)
+        {
+            throw new PprofFormatException(
+                $"profile is {length} bytes, more than the limit of {cap} bytes (PprofLimits.MaxDecompressedBytes); split the profile or raise the limit");
+        }
     }
 
     /// <summary>Returns the pooled buffers; the view must not be used afterwards.</summary>
     public void Dispose()
     {
-        Reset([]);
+        Reset([], pooled: false);
         _strings.Dispose();
         _sampleTypes.Dispose();
         _mappings.Dispose();
@@ -173,13 +204,14 @@ public sealed class PprofView : IDisposable
         }
     }
 
-    private void Reset(byte[] buffer)
+    private void Reset(byte[] buffer, bool pooled)
     {
-        if (_data.Length > 0)
+        if (_dataPooled && _data.Length > 0)
         {
             ArrayPool<byte>.Shared.Return(_data);
         }
         _data = buffer;
+        _dataPooled = pooled;
         _strings.Clear();
         _sampleTypes.Clear();
         _mappings.Clear();
@@ -517,15 +549,28 @@ public sealed class PprofView : IDisposable
 
         public ReadOnlySpan<T> Span => _items.AsSpan(0, Count);
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Add(T item)
         {
-            if (Count == _items.Length)
+            var items = _items;
+            var count = Count;
+            if ((uint)count < (uint)items.Length)
             {
-                var grown = ArrayPool<T>.Shared.Rent(_items.Length * 2);
-                _items.AsSpan(0, Count).CopyTo(grown);
-                ArrayPool<T>.Shared.Return(_items);
-                _items = grown;
+                items[count] = item;
+                Count = count + 1;
             }
+            else
+            {
+                AddGrowing(item);
+            }
+        }
+
+        private void AddGrowing(T item)
+        {
+            var grown = ArrayPool<T>.Shared.Rent(_items.Length * 2);
+            _items.AsSpan(0, Count).CopyTo(grown);
+            ArrayPool<T>.Shared.Return(_items);
+            _items = grown;
             _items[Count++] = item;
         }
 
@@ -566,15 +611,12 @@ public sealed class PprofView : IDisposable
 
         public readonly int Remaining => end - _position;
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public (int Field, int Wire) Tag()
         {
             var tag = Varint(0);
             var field = (int)(tag >> 3);
-            if (field == 0)
-            {
-                throw Error("field number 0");
-            }
-            return (field, (int)(tag & 7));
+            return field != 0 ? (field, (int)(tag & 7)) : throw Error("field number 0");
         }
 
         // Tags and most values fit in one or two bytes: that case is inlined, the rest goes the long way.

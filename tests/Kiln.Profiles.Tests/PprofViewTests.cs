@@ -52,6 +52,28 @@ public class PprofViewTests
     }
 
     [Fact]
+    public void Parsing_memory_in_place_reads_the_same_as_parsing_a_copy()
+    {
+        var bytes = PprofCodec.Encode(Sample(), gzip: false);
+        // Inside a larger array, as a gRPC request's bytes field may be.
+        var padded = new byte[bytes.Length + 7];
+        bytes.CopyTo(padded, 3);
+        using var inPlace = new PprofView();
+        inPlace.Parse(padded.AsMemory(3, bytes.Length));
+        using var copied = new PprofView();
+        copied.Parse(bytes.AsSpan());
+
+        Assert.Equal(copied.StringCount, inPlace.StringCount);
+        for (var i = 0; i < copied.StringCount; i++)
+        {
+            Assert.Equal(copied.String(i), inPlace.String(i));
+        }
+        Assert.Equal(copied.Locations.ToArray(), inPlace.Locations.ToArray());
+        Assert.Equal(copied.Samples.ToArray(), inPlace.Samples.ToArray());
+        Assert.Equal(2, inPlace.LocationIndex(copied.Locations[2].Id));
+    }
+
+    [Fact]
     public void A_view_can_be_reused_for_another_profile()
     {
         using var view = new PprofView();

@@ -37,7 +37,7 @@ internal sealed partial class RawProfileIngester(IProfileStore store, TimeProvid
                     views.Add(view);
                     try
                     {
-                        view.Parse(raw.Span);
+                        view.Parse(raw.Memory);
                     }
                     catch (PprofFormatException e)
                     {
