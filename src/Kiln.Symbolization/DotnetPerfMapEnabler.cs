@@ -54,6 +54,8 @@ public sealed partial class DotnetPerfMapEnabler(ILogger<DotnetPerfMapEnabler>? 
 
     private readonly ILogger _logger = (ILogger?)logger ?? NullLogger.Instance;
     private readonly HashSet<(int Pid, ulong StartTime)> _handled = [];
+    // Perf-map files of processes this enabler turned on (in our own mount namespace), removed once they exit.
+    private readonly Dictionary<int, string[]> _written = [];
     private readonly Lock _gate = new();
 
     /// <summary>For tests: always speak the IPC protocol directly instead of through DiagnosticsClient.</summary>
@@ -79,11 +81,35 @@ public sealed partial class DotnetPerfMapEnabler(ILogger<DotnetPerfMapEnabler>? 
 
     private static readonly TimeSpan s_hostStartup = TimeSpan.FromSeconds(5);
 
-    /// <summary>Forgets processes handled before so the set does not grow without bound; pass the live pids.</summary>
+    /// <summary>
+    /// Forgets processes handled before so the set does not grow without bound; pass the live pids. The perf maps
+    /// that processes wrote because this enabler asked them to are deleted once the processes are gone: the runtime
+    /// never removes them, and a build machine's compilers and test hosts otherwise leave gigabytes in /tmp. Call it
+    /// after the window holding the processes' last samples was symbolized (the symbolizer keeps an open map readable).
+    /// </summary>
     public void Retain(IReadOnlySet<int> livePids)
     {
+        List<string>? remove = null;
         lock (_gate)
+        {
             _handled.RemoveWhere(h => !livePids.Contains(h.Pid));
+            foreach (var (pid, files) in _written)
+            {
+                if (livePids.Contains(pid)) continue;
+                (remove ??= []).AddRange(files);
+                _written.Remove(pid);
+            }
+        }
+        foreach (var file in remove ?? [])
+        {
+            try
+            {
+                File.Delete(file);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+        }
     }
 
     private PerfMapEnableResult Decide(int pid, IReadOnlyList<Mapping>? mappings, out bool final)
@@ -139,6 +165,12 @@ public sealed partial class DotnetPerfMapEnabler(ILogger<DotnetPerfMapEnabler>? 
             else
                 EnableOverSocket(socket);
             LogEnabled(_logger, pid, socket);
+            // Same mount namespace: its /tmp is ours, so its files can be deleted by path after it exits.
+            if (SameMountNamespace(pid))
+            {
+                var n = nspid.ToString(CultureInfo.InvariantCulture);
+                _written[pid] = [$"{tmp}/perf-{n}.map", $"{tmp}/perfinfo-{n}.map"];
+            }
             return PerfMapEnableResult.Enabled;
         }
         catch (Exception e) when (e is IOException or SocketException or ServerErrorException or UnsupportedCommandException
@@ -146,6 +178,19 @@ public sealed partial class DotnetPerfMapEnabler(ILogger<DotnetPerfMapEnabler>? 
         {
             LogFailed(_logger, pid, socket, e.Message);
             return PerfMapEnableResult.Failed;
+        }
+    }
+
+    private bool SameMountNamespace(int pid)
+    {
+        try
+        {
+            var theirs = new FileInfo($"{procRoot}/{pid.ToString(CultureInfo.InvariantCulture)}/ns/mnt").LinkTarget;
+            return theirs != null && theirs == new FileInfo($"{procRoot}/self/ns/mnt").LinkTarget;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
         }
     }
 

@@ -37,4 +37,27 @@ public sealed class ShortLivedProcessTests(ITestOutputHelper output)
         // The rest are the first samples, taken in the parent's image between fork and exec.
         Assert.True(named >= 0.8 * total, $"only {named} of {total} samples were symbolized up to main\n{agent.Output}");
     }
+
+    [RootFact]
+    public async Task The_perf_map_the_agent_turned_on_is_named_from_and_then_deleted_after_the_process_exits()
+    {
+        await using var server = await KilnProcess.StartAsync();
+        await using var agent = await AgentProcess.StartAsync(server.Address, "--sampling-frequency", "199", "--profiling-duration", "5s");
+        var started = DateTimeOffset.UtcNow;
+        int pid;
+        await using (var workload = Workload.StartDotnetHot(12))
+        {
+            pid = workload.Pid;
+            await workload.WaitForExitAsync();
+        }
+        var map = $"/tmp/perf-{pid}.map";
+        // Its last samples are symbolized at the end of the window it exited in; the map is deleted after that.
+        await agent.WaitForWindowsAsync(2, TimeSpan.FromSeconds(60));
+        Assert.False(File.Exists(map), $"{map} is still there after process {pid} exited\n{agent.Output}");
+
+        var stacks = NamedStack.All(await MergedProfile.QueryAsync(server, $"pid=\"{pid}\"", started));
+        var hot = stacks.Where(s => s.Functions.Any(f => f.Contains("KilnWorkload.HotLoop::Spin", StringComparison.Ordinal))).Sum(s => s.Value);
+        output.WriteLine($"total {stacks.Sum(s => s.Value)}, in HotLoop::Spin {hot}");
+        Assert.True(hot >= 100, $"only {hot} samples name KilnWorkload.HotLoop::Spin for pid {pid}\n{agent.Output}");
+    }
 }
