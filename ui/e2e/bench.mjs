@@ -174,6 +174,8 @@ try {
     zoomCpuMs: stats(plain.map((z) => z.cpuMs)),
     zoomDrawMs: stats(plain.map((z) => z.drawMs)),
     zoomsWithGc: { count: plain.filter((z) => z.gcMs > 0).length, maxGcMs: Math.max(...plain.map((z) => z.gcMs)) },
+    // Zooms (search round included) over one 60 Hz frame, with how much of each the main thread was on a CPU.
+    over16Ms: runs.flatMap((r) => r.zooms.filter((z) => z.ms > 16).map((z) => ({ kind: z.kind, search: z.search, ms: z.ms, cpuMs: z.cpuMs, gcMs: z.gcMs }))),
     firstZoomMs: { median: median(firstZooms.map((z) => z.ms)), max: Math.max(...firstZooms.map((z) => z.ms)), cpuMedian: median(firstZooms.map((z) => z.cpuMs)) },
     searchZoomMs: stats(searched.map((z) => z.ms)),
     searchZoomCpuMs: stats(searched.map((z) => z.cpuMs)),
@@ -197,7 +199,12 @@ try {
     console.log(`| … the first zoom after a page load (cold JIT) | ${f(result.firstZoomMs.median)} ms | ${f(result.firstZoomMs.max)} ms |`);
     console.log(row(`zoom with a search active, ${result.searchZoomMs.count} zooms`, result.searchZoomMs));
     console.log(row("… main thread on CPU during the zoom", result.searchZoomCpuMs));
-    console.log(`\nZooms that included a garbage collection: ${result.zoomsWithGc.count} of ${result.zoomMs.count} (longest ${f(result.zoomsWithGc.maxGcMs)} ms).\n`);
+    console.log(`\nZooms that included a garbage collection: ${result.zoomsWithGc.count} of ${result.zoomMs.count} (longest ${f(result.zoomsWithGc.maxGcMs)} ms).`);
+    const slow = result.over16Ms;
+    console.log(
+      `Zooms over 16 ms: ${slow.length} of ${result.zoomMs.count + result.searchZoomMs.count}` +
+        (slow.length ? `, the main thread on a CPU for ${slow.map((z) => `${f(z.cpuMs)} of ${f(z.ms)}`).join(", ")} ms of them.\n` : ".\n"),
+    );
     console.log("| zoom target | frames drawn | median | max | CPU median | CPU max |");
     console.log("|---|---|---|---|---|---|");
     for (const t of result.targets) console.log(`| ${t.kind} | ${t.drawn} | ${f(t.ms.median)} ms | ${f(t.ms.max)} ms | ${f(t.cpuMs.median)} ms | ${f(t.cpuMs.max)} ms |`);
