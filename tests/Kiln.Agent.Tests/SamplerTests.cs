@@ -86,6 +86,40 @@ public class SamplerTests(ITestOutputHelper output)
         var e = Assert.Throws<ArgumentException>(() => Sampler.Start(new SamplerOptions { SamplingFrequency = 0 }));
         Assert.Contains("--sampling-frequency", e.Message);
     }
+
+    [RootFact]
+    public void The_table_of_a_binary_that_runs_again_soon_after_is_kept_rather_than_rebuilt()
+    {
+        using var sampler = Sampler.Start(new SamplerOptions { SamplingFrequency = 19, ProfilingDuration = TimeSpan.FromSeconds(60) });
+        var tables = sampler.Unwinding;
+        var first = Workload.Start("sleep", "60");
+        WaitUntilMapped(first.Pid, "/libc.so.6");
+        Assert.True(tables.Load(first.Pid));
+        var (loaded, built, evicted) = (tables.Counters.Tables, tables.Counters.BuildTicks, tables.Counters.TablesEvicted);
+        Assert.True(loaded >= 2, $"{loaded} tables for sleep (itself, libc, ld.so)");
+
+        first.Dispose(); // killed: its tables have no user now
+        tables.Retain(new HashSet<int>());
+        Assert.Equal(0, tables.Counters.Processes);
+        Assert.Equal((loaded, evicted), (tables.Counters.Tables, tables.Counters.TablesEvicted));
+
+        using var second = Workload.Start("sleep", "60");
+        WaitUntilMapped(second.Pid, "/libc.so.6");
+        Assert.True(tables.Load(second.Pid));
+        Assert.Equal(built, tables.Counters.BuildTicks); // nothing was built again
+        Assert.Equal(loaded, tables.Counters.Tables);
+        sampler.Stop();
+    }
+
+    private static void WaitUntilMapped(int pid, string suffix)
+    {
+        var until = DateTime.UtcNow.AddSeconds(10);
+        while (!File.ReadAllText($"/proc/{pid}/maps").Contains(suffix, StringComparison.Ordinal))
+        {
+            Assert.True(DateTime.UtcNow < until, $"pid {pid} never mapped *{suffix}");
+            Thread.Sleep(20);
+        }
+    }
 }
 
 /// <summary>A child process killed (with its children) when disposed.</summary>

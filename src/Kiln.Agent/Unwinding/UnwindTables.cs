@@ -12,7 +12,8 @@ namespace Kiln.Agent.Unwinding;
 /// <summary>
 /// Feeds the BPF unwinder: builds each mapped binary's compact unwind table from its CFI once (keyed by file
 /// identity) into a BPF array of its own, shared by every process mapping it, and writes per process the list of
-/// its executable mappings with their tables and load biases. A table nobody maps any more is dropped. Binaries
+/// its executable mappings with their tables and load biases. A table nobody maps any more is dropped after a grace
+/// period (the binary may well run again soon). Binaries
 /// without usable CFI are left out, so the BPF program walks their frames with frame pointers. Thread-safe.
 /// </summary>
 public sealed partial class UnwindTables : IDisposable
@@ -22,6 +23,13 @@ public sealed partial class UnwindTables : IDisposable
     private readonly string _procRoot;
     /// <summary>Processes younger than this when their entry is written are marked <see cref="UnwindProcessFlags.Young"/>.</summary>
     private static readonly TimeSpan s_youngAge = TimeSpan.FromSeconds(3);
+    /// <summary>
+    /// How long the table of a binary no process maps any more stays loaded, in case the binary runs again: compilers,
+    /// shells' tools and test runners start and exit all day, and rebuilding libLLVM's table costs a second of CPU.
+    /// </summary>
+    private static readonly TimeSpan s_idleGrace = TimeSpan.FromMinutes(5);
+    /// <summary>Rows of idle tables kept at most (16 bytes each: 64 MB of kernel memory); the longest idle go first.</summary>
+    private const long MaxIdleRows = 4L << 20;
 
     private readonly Lock _gate = new();
     private readonly Dictionary<FileKey, Table> _byFile = [];
@@ -32,6 +40,7 @@ public sealed partial class UnwindTables : IDisposable
     private UnwindProcess _entry;
     private uint[] _keys = [];
     private long _builtSinceTrim;
+    private long _idleRows;
     private uint _nextId = 1;
     private bool _disposed;
 
@@ -73,7 +82,10 @@ public sealed partial class UnwindTables : IDisposable
         }
     }
 
-    /// <summary>Drops the entries of processes not in <paramref name="live"/>, and the tables only they used.</summary>
+    /// <summary>
+    /// Drops the entries of processes not in <paramref name="live"/>, and evicts the tables nobody has used for a
+    /// while (<see cref="s_idleGrace"/>, or beyond <see cref="MaxIdleRows"/>).
+    /// </summary>
     public void Retain(IReadOnlySet<int> live)
     {
         lock (_gate)
@@ -86,6 +98,7 @@ public sealed partial class UnwindTables : IDisposable
             foreach (var pid in _gone)
                 Forget(pid);
             _gone.Clear();
+            EvictIdle(Environment.TickCount64);
         }
     }
 
@@ -173,7 +186,12 @@ public sealed partial class UnwindTables : IDisposable
                 Rows = (uint)table.Rows,
             };
             tables[i] = table;
-            table.Users++;
+            if (table.Users++ == 0 && table.IdleSince != 0)
+            {
+                // Idle since its last process exited, and wanted again.
+                table.IdleSince = 0;
+                _idleRows -= table.Rows;
+            }
         }
         _entry.Count = (uint)_found.Count;
         // A process in its first seconds may still be in the dynamic loader, its libraries not mapped yet: the BPF
@@ -303,14 +321,36 @@ public sealed partial class UnwindTables : IDisposable
         return fd;
     }
 
+    // A table whose last user went away stays loaded, idle, until EvictIdle.
     private void Release(Table[] tables)
     {
         foreach (var table in tables)
         {
             if (--table.Users > 0)
                 continue;
+            table.IdleSince = Math.Max(1, Environment.TickCount64);
+            _idleRows += table.Rows;
+        }
+    }
+
+    private void EvictIdle(long now)
+    {
+        List<Table>? idle = null;
+        foreach (var table in _byFile.Values)
+        {
+            if (table.Users == 0 && table.IdleSince != 0)
+                (idle ??= []).Add(table);
+        }
+        if (idle is null)
+            return;
+        idle.Sort(static (a, b) => a.IdleSince.CompareTo(b.IdleSince));
+        foreach (var table in idle)
+        {
+            if (now - table.IdleSince < (long)s_idleGrace.TotalMilliseconds && _idleRows <= MaxIdleRows)
+                break;
             _byFile.Remove(table.Key);
             _tables.Delete(table.Id);
+            _idleRows -= table.Rows;
             Counters.Tables--;
             Counters.TableRows -= table.Rows;
             Counters.TablesEvicted++;
@@ -354,6 +394,9 @@ public sealed partial class UnwindTables : IDisposable
         public int Rows { get; } = rows;
 
         public int Users { get; set; }
+
+        /// <summary>Environment.TickCount64 when its last user went away; 0 while in use (or never used).</summary>
+        public long IdleSince { get; set; }
 
         /// <summary>pc − bias = the ELF address: the mapping at Start maps file offset Offset, which the segment containing
         /// it loads at VirtualAddress + (Offset − segment offset).</summary>
