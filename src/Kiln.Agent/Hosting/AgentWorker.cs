@@ -84,6 +84,7 @@ internal sealed partial class AgentWorker(
         labeler.Trim(keep);
         sampler.Unwinding.Retain(keep);
         AgentMetrics.Snapshot(sampler.Unwinding.Counters);
+        MemoryTrim.IfSlack();
         var elapsed = Stopwatch.GetElapsedTime(started);
         AgentMetrics.WindowProcessing.Observe(elapsed.TotalSeconds);
         health.WindowProcessed(window.Start + window.Duration);

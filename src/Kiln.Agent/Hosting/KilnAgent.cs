@@ -85,9 +85,16 @@ public static class KilnAgent
             Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>
                 AgentMetrics.Snapshot(shipper.Counters, shipper.BufferFill, options.Shipping.BufferSize, symbolizer.Counters, sampler.DroppedWindows));
             app.MapMetrics("/metrics");
-            app.MapGet("/healthz", (AgentHealth health) => health.IsHealthy(options.Sampling.ProfilingDuration, out var since)
-                ? Results.Text("ok\n")
-                : Results.Text($"no profiling window completed for {since.TotalSeconds:F0} s\n", statusCode: StatusCodes.Status503ServiceUnavailable));
+            // A plain request delegate: a handler with injected parameters would be compiled from expression trees,
+            // which costs the agent megabytes of memory for one endpoint.
+            var health = app.Services.GetRequiredService<AgentHealth>();
+            app.MapGet("/healthz", context =>
+            {
+                var healthy = health.IsHealthy(options.Sampling.ProfilingDuration, out var since);
+                context.Response.StatusCode = healthy ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
+                context.Response.ContentType = "text/plain; charset=utf-8";
+                return context.Response.WriteAsync(healthy ? "ok\n" : $"no profiling window completed for {since.TotalSeconds:F0} s\n");
+            });
             app.Lifetime.ApplicationStopped.Register(() =>
             {
                 sampler.Dispose();

@@ -1,0 +1,31 @@
+namespace Kiln.Agent.Hosting;
+
+/// <summary>
+/// Gives back memory the GC holds without using it. The GC keeps what it freed committed — free regions, large-object
+/// holes, and everything under RetainVM, which the server (same executable) wants — so a burst (the start, a table
+/// build, a big perf map) would set the agent's resident size for good. When the slack passes a threshold, at most
+/// once a minute, one compacting collection returns it: tens of milliseconds now and then, against a resident size
+/// the issue bounds at 150 MB.
+/// </summary>
+internal static class MemoryTrim
+{
+    private const long SlackBytes = 24L << 20;
+    private static readonly TimeSpan s_minInterval = TimeSpan.FromMinutes(1);
+    private static long s_lastTrim;
+
+    /// <summary>Collects (blocking, compacting, decommitting) when committed memory exceeds live memory by more than
+    /// 24 MB and the last trim is a minute old; returns whether it did.</summary>
+    public static bool IfSlack()
+    {
+        var now = Environment.TickCount64;
+        if (s_lastTrim != 0 && now - s_lastTrim < (long)s_minInterval.TotalMilliseconds)
+            return false;
+        var info = GC.GetGCMemoryInfo();
+        var live = info.HeapSizeBytes - info.FragmentedBytes;
+        if (info.TotalCommittedBytes - live < SlackBytes)
+            return false;
+        s_lastTrim = now;
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        return true;
+    }
+}
