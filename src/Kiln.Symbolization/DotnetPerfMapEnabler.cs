@@ -56,6 +56,7 @@ public sealed partial class DotnetPerfMapEnabler(ILogger<DotnetPerfMapEnabler>? 
     private readonly HashSet<(int Pid, ulong StartTime)> _handled = [];
     // Perf-map files of processes this enabler turned on (in our own mount namespace), removed once they exit.
     private readonly Dictionary<int, string[]> _written = [];
+    private string? _ownMountNamespace;
     private readonly Lock _gate = new();
 
     /// <summary>For tests: always speak the IPC protocol directly instead of through DiagnosticsClient.</summary>
@@ -183,14 +184,21 @@ public sealed partial class DotnetPerfMapEnabler(ILogger<DotnetPerfMapEnabler>? 
 
     private bool SameMountNamespace(int pid)
     {
+        _ownMountNamespace ??= MountNamespace("self") ?? "";
+        var theirs = MountNamespace(pid.ToString(CultureInfo.InvariantCulture));
+        return theirs != null && theirs == _ownMountNamespace;
+    }
+
+    // The link text of /proc/PID/ns/mnt ("mnt:[4026531841]"), or null when unreadable.
+    private string? MountNamespace(string pid)
+    {
         try
         {
-            var theirs = new FileInfo($"{procRoot}/{pid.ToString(CultureInfo.InvariantCulture)}/ns/mnt").LinkTarget;
-            return theirs != null && theirs == new FileInfo($"{procRoot}/self/ns/mnt").LinkTarget;
+            return new FileInfo($"{procRoot}/{pid}/ns/mnt").LinkTarget;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return false;
+            return null;
         }
     }
 

@@ -226,27 +226,24 @@ public sealed class ElfFile
         }
 
         // Like perf: .symtab when it names functions (it is a superset of .dynsym), else .dynsym (stripped files).
-        var table = ElfSymbolTable.Empty;
-        if (symbols)
-        {
-            foreach (var kind in (ReadOnlySpan<uint>)[ShtSymtab, ShtDynsym])
-            {
-                foreach (var s in sections)
-                {
-                    if (s.Type != kind) continue;
-                    if (s.Link >= sections.Length || s.Size > MaxTableBytes || sections[s.Link].Size > MaxTableBytes) continue;
-                    var builder = ReadSymbols(src, s, sections[s.Link]);
-                    if (builder.Count > 0)
-                    {
-                        table = builder.Build();
-                        break;
-                    }
-                }
-                if (table.Count > 0) break;
-            }
-        }
+        var table = symbols
+            ? FunctionSymbols(src, sections, ShtSymtab) ?? FunctionSymbols(src, sections, ShtDynsym) ?? ElfSymbolTable.Empty
+            : ElfSymbolTable.Empty;
 
         return new ElfFile(type, machine, [.. loads], sections, buildId, debugLink, table);
+    }
+
+    // The function symbols of the first symbol table of this type that has any; null when none has.
+    private static ElfSymbolTable? FunctionSymbols(ISource src, ElfSection[] sections, uint type)
+    {
+        foreach (var s in sections)
+        {
+            if (s.Type != type) continue;
+            if (s.Link >= sections.Length || s.Size > MaxTableBytes || sections[s.Link].Size > MaxTableBytes) continue;
+            var builder = ReadSymbols(src, s, sections[s.Link]);
+            if (builder.Count > 0) return builder.Build();
+        }
+        return null;
     }
 
     // The function symbols (STT_FUNC, STT_GNU_IFUNC) of one symbol table. The table is read in pieces small enough

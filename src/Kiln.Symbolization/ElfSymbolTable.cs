@@ -46,18 +46,11 @@ public sealed class ElfSymbolTable
     /// </summary>
     public bool TryFind(ulong address, out int index)
     {
-        var a = _addresses;
-        int lo = 0, hi = a.Length - 1, found = -1;
-        while (lo <= hi)
-        {
-            var mid = (int)((uint)(lo + hi) >> 1);
-            if (a[mid] <= address) { found = mid; lo = mid + 1; }
-            else hi = mid - 1;
-        }
+        var found = SortedAddresses.LastAtOrBefore(_addresses, address);
         index = found;
         if (found < 0) return false;
         var size = _sizes[found];
-        if (size == 0 || address - a[found] < size) return true;
+        if (size == 0 || address - _addresses[found] < size) return true;
         index = -1;
         return false;
     }

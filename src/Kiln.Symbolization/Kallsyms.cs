@@ -104,15 +104,7 @@ public sealed class Kallsyms
     /// <summary>The nearest symbol at or before <paramref name="address"/>. Allocation-free.</summary>
     public bool TryFind(ulong address, out int index)
     {
-        var a = _addresses;
-        int lo = 0, hi = a.Length - 1;
-        index = -1;
-        while (lo <= hi)
-        {
-            var mid = (int)((uint)(lo + hi) >> 1);
-            if (a[mid] <= address) { index = mid; lo = mid + 1; }
-            else hi = mid - 1;
-        }
+        index = SortedAddresses.LastAtOrBefore(_addresses, address);
         return index >= 0;
     }
 

@@ -25,20 +25,6 @@ internal struct PackedNames
         _length = 0;
     }
 
-    /// <summary>Bytes in use (the names appended or adopted).</summary>
-    public readonly int Length => _length;
-
-    /// <summary>Appends <paramref name="utf8"/> and a NUL; returns its offset.</summary>
-    public int Append(ReadOnlySpan<byte> utf8)
-    {
-        EnsureRoom(utf8.Length + 1);
-        var offset = _length;
-        utf8.CopyTo(_bytes.AsSpan(offset));
-        _bytes[offset + utf8.Length] = 0;
-        _length += utf8.Length + 1;
-        return offset;
-    }
-
     /// <summary>Appends <paramref name="name"/> as UTF-8 and a NUL; returns its offset.</summary>
     public int Append(ReadOnlySpan<char> name)
     {

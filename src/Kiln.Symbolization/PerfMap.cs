@@ -55,6 +55,8 @@ public sealed class PerfMap : IDisposable
             _nameOffsets = [];
             _names.Clear();
         }
+        if (length == _consumed)
+            return false;
         var added = new List<Entry>();
         // Read in pieces that stay off the large object heap; a line cut at a piece's end is read again with the next.
         var buffer = new byte[ReadPiece];
@@ -134,16 +136,8 @@ public sealed class PerfMap : IDisposable
     /// <summary>The entry whose [start, start+size) covers <paramref name="address"/>.</summary>
     public bool TryFind(ulong address, out int index)
     {
-        var a = _starts;
-        int lo = 0, hi = a.Length - 1;
-        index = -1;
-        while (lo <= hi)
-        {
-            var mid = (int)((uint)(lo + hi) >> 1);
-            if (a[mid] <= address) { index = mid; lo = mid + 1; }
-            else hi = mid - 1;
-        }
-        if (index >= 0 && address - a[index] < _sizes[index]) return true;
+        index = SortedAddresses.LastAtOrBefore(_starts, address);
+        if (index >= 0 && address - _starts[index] < _sizes[index]) return true;
         index = -1;
         return false;
     }
