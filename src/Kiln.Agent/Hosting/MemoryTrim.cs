@@ -17,15 +17,20 @@ internal static class MemoryTrim
     /// 24 MB and the last trim is a minute old; returns whether it did.</summary>
     public static bool IfSlack()
     {
-        var now = Environment.TickCount64;
-        if (s_lastTrim != 0 && now - s_lastTrim < (long)s_minInterval.TotalMilliseconds)
+        if (s_lastTrim != 0 && Environment.TickCount64 - s_lastTrim < (long)s_minInterval.TotalMilliseconds)
             return false;
         var info = GC.GetGCMemoryInfo();
         var live = info.HeapSizeBytes - info.FragmentedBytes;
         if (info.TotalCommittedBytes - live < SlackBytes)
             return false;
-        s_lastTrim = now;
-        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        Collect();
         return true;
+    }
+
+    /// <summary>Collects now (blocking, compacting, decommitting), e.g. after a burst of unwind-table builds.</summary>
+    public static void Collect()
+    {
+        s_lastTrim = Environment.TickCount64;
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
     }
 }

@@ -77,8 +77,8 @@ internal sealed partial class ProcessWatcher(
             await foreach (var pid in _unwindQueue.Reader.ReadAllAsync(stoppingToken).ConfigureAwait(false))
             {
                 sampler.Unwinding.Load(pid);
-                if (!_unwindQueue.Reader.TryPeek(out _))
-                    sampler.Unwinding.TrimAfterBurst();
+                if (!_unwindQueue.Reader.TryPeek(out _) && sampler.Unwinding.EndBurst())
+                    MemoryTrim.Collect();
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

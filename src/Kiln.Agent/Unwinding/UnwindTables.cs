@@ -39,7 +39,7 @@ public sealed partial class UnwindTables : IDisposable
     private readonly List<(Mapping Mapping, Table Table)> _found = [];
     private UnwindProcess _entry;
     private uint[] _keys = [];
-    private long _builtSinceTrim;
+    private long _builtInBurst;
     private long _idleRows;
     private uint _nextId = 1;
     private bool _disposed;
@@ -103,22 +103,22 @@ public sealed partial class UnwindTables : IDisposable
     }
 
     /// <summary>
-    /// After a burst of table builds (the agent's start, a deployment), gives the memory they used back to the
-    /// system: each build allocates its rows on the large-object heap only to copy them into the kernel, and the GC
-    /// keeps freed memory committed (RetainVM, which the server wants). Call when the queue of processes to load is
-    /// empty; does nothing unless more than <paramref name="threshold"/> bytes of tables were built since last time.
+    /// Ends a burst of table builds (the agent's start, a deployment): true when more than <paramref name="threshold"/>
+    /// bytes of tables were built since the last call — each build allocates its rows on the large-object heap only
+    /// to copy them into the kernel, so the caller should give that memory back (<c>MemoryTrim.Collect</c>). Call when
+    /// the queue of processes to load is empty.
     /// </summary>
-    public void TrimAfterBurst(long threshold = 4 << 20)
+    public bool EndBurst(long threshold = 4 << 20)
     {
         lock (_gate)
         {
-            if (_builtSinceTrim < threshold)
-                return;
-            _builtSinceTrim = 0;
+            if (_builtInBurst < threshold)
+                return false;
+            _builtInBurst = 0;
             if (_keys.Length > 1 << 16)
                 _keys = [];
+            return true;
         }
-        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
     }
 
     /// <summary>Removes the process's entry and releases its tables.</summary>
@@ -282,7 +282,7 @@ public sealed partial class UnwindTables : IDisposable
         }
         Counters.Tables++;
         Counters.TableRows += built.Rows.Length;
-        _builtSinceTrim += built.SizeInBytes;
+        _builtInBurst += built.SizeInBytes;
         var ticks = Stopwatch.GetTimestamp() - started;
         Counters.BuildTicks += ticks;
         LogBuilt(Logger, name, built.Rows.Length, built.FdeCount, ticks * 1000.0 / Stopwatch.Frequency);
