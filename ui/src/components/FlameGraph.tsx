@@ -1,7 +1,7 @@
-import { memo, useLayoutEffect, useMemo, useRef, useState } from "react";
+import { memo, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { binaryPalette, diffColor, shareChange, type Theme } from "../flame/colors";
 import { matchNodes, nodeByPath, pathTo, type FlameTree, type Highlight } from "../flame/model";
-import { draw, FONT, hitTest, ROW_HEIGHT, type Viewport } from "../flame/render";
+import { draw, FONT, hitTest, ROW_HEIGHT, type DrawOptions, type Viewport } from "../flame/render";
 import { formatPercent, formatValue } from "../format";
 import { useWidth } from "../hooks";
 
@@ -86,6 +86,18 @@ export function FlameGraph({ tree, unit, theme, highlight, zoom, onZoom, onPaint
     });
     onPaint?.(performance.now() - started, drawn);
   });
+
+  // Once a profile is drawn, zoom into its widest frame off screen while the page is idle: the first real zoom then
+  // runs code the engine has seen zoomed (branches the root view never takes, the label cache) instead of compiling
+  // it during the click.
+  useEffect(() => {
+    if (width === 0 || tree.size === 0) return;
+    return whenIdle(() => {
+      const ratio = window.devicePixelRatio || 1;
+      warmUp(tree, width, viewHeight, { theme, matched: null, hovered: -1, focused: -1, ratio, charWidth: measuredCharWidth || 7 });
+    });
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- once per profile, theme and width: not per zoom
+  }, [tree, theme, width]);
 
   const zoomTo = (node: number) => onZoom(node <= 0 ? [] : pathTo(tree, node).map((i) => tree.names[tree.nameId[i]]));
 
@@ -209,6 +221,34 @@ export function FlameGraph({ tree, unit, theme, highlight, zoom, onZoom, onPaint
       <Legend tree={tree} theme={theme} />
     </div>
   );
+}
+
+/** Runs `work` when the page is next idle (or after a short timeout where idle callbacks are missing); returns a cancel. */
+function whenIdle(work: () => void): () => void {
+  if (typeof requestIdleCallback === "function") {
+    const id = requestIdleCallback(work, { timeout: 1000 });
+    return () => cancelIdleCallback(id);
+  }
+  const id = setTimeout(work, 50);
+  return () => clearTimeout(id);
+}
+
+/**
+ * Draws the view zoomed into the root's widest child, as a click on it would, into a canvas nobody sees, and finds
+ * that node by its path as a zoom does.
+ */
+function warmUp(tree: FlameTree, width: number, height: number, o: DrawOptions) {
+  let widest = -1;
+  for (let c = 1; c < tree.end[0]; c = tree.end[c]) if (widest < 0 || tree.cumulative[c] > tree.cumulative[widest]) widest = c;
+  if (widest < 0) return;
+  const zoom = nodeByPath(tree, pathTo(tree, widest).map((i) => tree.names[tree.nameId[i]]));
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.round(width * o.ratio);
+  canvas.height = Math.round(height * o.ratio);
+  const ctx = canvas.getContext("2d", { alpha: false });
+  if (!ctx) return;
+  draw(ctx, tree, { zoom, width, firstRow: 0, lastRow: Math.ceil(height / ROW_HEIGHT) }, height + ROW_HEIGHT, o);
+  canvas.width = 0;
 }
 
 /** The zoom path; re-rendered only when the zoom changes, not on hover or focus. */
