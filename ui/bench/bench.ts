@@ -33,6 +33,11 @@ declare global {
     __benchZoom?: (node: number) => number;
     /** Sets the search highlight (null: none), as typing in the search box does; re-rendered, not timed. */
     __benchSearch?: (text: string | null) => void;
+    /**
+     * Allocates short-lived garbage (about 150 MB) until the garbage collector has run a few times: the first
+     * scavenges after the profile loaded, which copy whatever the load left in the young generation.
+     */
+    __benchGarbage?: () => number;
     /** Nodes worth zooming into: the widest path down from the root and a spread of smaller frames. */
     __benchTargets?: { node: number; kind: string }[];
   }
@@ -94,7 +99,7 @@ function ready() {
     performance.mark("kiln-zoom-start");
     const z0 = performance.now();
     flushSync(() => {
-      zoom = node <= 0 ? [] : pathTo(tree, node).map((i) => tree.names[tree.nameId[i]]);
+      zoom = node <= 0 ? [] : pathTo(tree, node).map((i) => tree.names.get(tree.nameId[i]));
       render();
     });
     // Style and layout of what changed (the breadcrumbs): forced here so that no part of the zoom's work on the
@@ -110,6 +115,11 @@ function ready() {
   window.__benchSearch = (text: string | null) => {
     search = text;
     flushSync(render);
+  };
+  window.__benchGarbage = () => {
+    const ring = new Array<number[]>(256);
+    for (let i = 0; i < 6_000_000; i++) ring[i & 255] = [i, i];
+    return ring.length;
   };
   window.__benchTargets = targets(tree);
   window.__bench = result;

@@ -5,7 +5,8 @@
 //   zoom: the synchronous re-render after a zoom (React update, canvas draw, style and layout) for a series of zoom
 //     targets, three rounds per page load and one more with a search highlight active; a trace of each page load
 //     tells how much of each zoom was the page's main thread on a CPU (the rest: waiting for one, on a busy
-//     machine) and which zooms included a garbage collection.
+//     machine) and which zooms included a garbage collection; then the page allocates garbage and the trace tells what
+//     the first scavenges after the load cost.
 // Also reports the gzip size of the UI bundle the server ships. Prints Markdown tables; --json for raw numbers.
 import { createReadStream, readdirSync, readFileSync, statSync } from "node:fs";
 import { createServer } from "node:http";
@@ -64,6 +65,19 @@ function zoomsInTrace(events) {
     out.push({ cpuMs: (b.tts - a.tts) / 1000, gcMs: inside.reduce((sum, e) => sum + e.dur, 0) / 1000 });
   }
   return out;
+}
+
+/**
+ * The scavenges (young-generation collections) on the page's main thread while it allocated garbage after the zooms,
+ * each as main-thread CPU time: the first ones after the profile loaded copy and promote whatever the load left.
+ */
+function scavengesInTrace(events) {
+  const [a, b] = ["kiln-garbage-start", "kiln-garbage-end"].map((name) => events.find((e) => e.name === name));
+  if (!a || !b) throw new Error("the trace has no garbage marks");
+  return events
+    .filter((e) => e.pid === a.pid && e.tid === a.tid && e.ph === "X" && e.name === "MinorGC" && e.ts >= a.ts && e.ts <= b.ts)
+    .sort((x, y) => x.ts - y.ts)
+    .map((e) => ({ ms: e.dur / 1000, cpuMs: (e.tdur ?? e.dur) / 1000, usedBeforeMB: e.args.usedHeapSizeBefore / 1e6, usedAfterMB: e.args.usedHeapSizeAfter / 1e6 }));
 }
 
 async function traced(cdp, run) {
@@ -134,13 +148,17 @@ try {
         for (const t of window.__benchTargets) zoom(t.node, t.kind, true);
         zoom(0, "root", true);
         window.__benchSearch(null);
+        performance.mark("kiln-garbage-start");
+        window.__benchGarbage();
+        performance.mark("kiln-garbage-end");
         return out;
       }),
     );
     const cpu = zoomsInTrace(events);
+    const scavenges = scavengesInTrace(events);
     if (cpu.length !== zooms.length) throw new Error(`${cpu.length} zooms in the trace, ${zooms.length} measured`);
     const r = await page.evaluate(() => window.__bench);
-    runs.push({ ...r, zooms: zooms.map((z, i) => ({ ...z, ...cpu[i] })) });
+    runs.push({ ...r, zooms: zooms.map((z, i) => ({ ...z, ...cpu[i] })), scavenges });
   }
   const loadAfter = loadavg();
   const firstPaint = runs.map((r) => r.firstPaintMs);
@@ -180,6 +198,13 @@ try {
     searchZoomMs: stats(searched.map((z) => z.ms)),
     searchZoomCpuMs: stats(searched.map((z) => z.cpuMs)),
     targets: [...byTarget.values()].map((t) => ({ kind: t.kind, node: t.node, drawn: t.drawn, ms: stats(t.ms), cpuMs: stats(t.cpuMs), drawMs: stats(t.drawMs) })),
+    // The first scavenge after each page load, the second, and the median of the later ones as a baseline.
+    scavengeCpuMs: {
+      first: stats(runs.map((r) => r.scavenges[0]?.cpuMs ?? 0)),
+      second: stats(runs.map((r) => r.scavenges[1]?.cpuMs ?? 0)),
+      later: stats(runs.flatMap((r) => r.scavenges.slice(2).map((s) => s.cpuMs))),
+      perLoad: runs.map((r) => r.scavenges.length),
+    },
     drawnAtRoot: runs[0].drawn[0],
     bundle,
   };
@@ -200,6 +225,11 @@ try {
     console.log(row(`zoom with a search active, ${result.searchZoomMs.count} zooms`, result.searchZoomMs));
     console.log(row("… main thread on CPU during the zoom", result.searchZoomCpuMs));
     console.log(`\nZooms that included a garbage collection: ${result.zoomsWithGc.count} of ${result.zoomMs.count} (longest ${f(result.zoomsWithGc.maxGcMs)} ms).`);
+    const sc = result.scavengeCpuMs;
+    console.log(
+      `Scavenges while the page then allocated short-lived garbage (${sc.perLoad.join(", ")} per load), main thread CPU: ` +
+        `the first after the load ${f(sc.first.median)} ms median (max ${f(sc.first.max)}), the second ${f(sc.second.median)} ms (max ${f(sc.second.max)}), later ones ${f(sc.later.median)} ms.`,
+    );
     const slow = result.over16Ms;
     console.log(
       `Zooms over 16 ms: ${slow.length} of ${result.zoomMs.count + result.searchZoomMs.count}` +

@@ -99,7 +99,7 @@ export function FlameGraph({ tree, unit, theme, highlight, zoom, onZoom, onPaint
     // eslint-disable-next-line react-hooks/exhaustive-deps -- once per profile, theme and width: not per zoom
   }, [tree, theme, width]);
 
-  const zoomTo = (node: number) => onZoom(node <= 0 ? [] : pathTo(tree, node).map((i) => tree.names[tree.nameId[i]]));
+  const zoomTo = (node: number) => onZoom(node <= 0 ? [] : pathTo(tree, node).map((i) => tree.names.get(tree.nameId[i])));
 
   const nodeAt = (e: React.MouseEvent) => {
     const rect = canvasRef.current!.getBoundingClientRect();
@@ -181,7 +181,7 @@ export function FlameGraph({ tree, unit, theme, highlight, zoom, onZoom, onPaint
           role="status"
           style={hover ? { left: Math.min(hover.x + 14, Math.max(0, width - 340)), top: hover.y + 18 } : undefined}
         >
-          <div className="tt-name">{tree.names[tree.nameId[detail]]}</div>
+          <div className="tt-name">{tree.names.get(tree.nameId[detail])}</div>
           <table>
             <tbody>
               <tr>
@@ -241,7 +241,7 @@ function warmUp(tree: FlameTree, width: number, height: number, o: DrawOptions) 
   let widest = -1;
   for (let c = 1; c < tree.end[0]; c = tree.end[c]) if (widest < 0 || tree.cumulative[c] > tree.cumulative[widest]) widest = c;
   if (widest < 0) return;
-  const zoom = nodeByPath(tree, pathTo(tree, widest).map((i) => tree.names[tree.nameId[i]]));
+  const zoom = nodeByPath(tree, pathTo(tree, widest).map((i) => tree.names.get(tree.nameId[i])));
   const canvas = document.createElement("canvas");
   canvas.width = Math.round(width * o.ratio);
   canvas.height = Math.round(height * o.ratio);
@@ -254,7 +254,7 @@ function warmUp(tree: FlameTree, width: number, height: number, o: DrawOptions) 
 /** The zoom path; re-rendered only when the zoom changes, not on hover or focus. */
 const Crumbs = memo(function Crumbs({ tree, zoomNode, onZoom }: { tree: FlameTree; zoomNode: number; onZoom: (path: string[]) => void }) {
   const crumbs = zoomNode > 0 ? pathTo(tree, zoomNode) : [];
-  const zoomTo = (node: number) => onZoom(pathTo(tree, node).map((i) => tree.names[tree.nameId[i]]));
+  const zoomTo = (node: number) => onZoom(pathTo(tree, node).map((i) => tree.names.get(tree.nameId[i])));
   return (
     <nav className="crumbs" aria-label="Zoom path">
       <button type="button" className="crumb" onClick={() => onZoom([])} aria-current={crumbs.length === 0 ? "true" : undefined}>
@@ -265,8 +265,8 @@ const Crumbs = memo(function Crumbs({ tree, zoomNode, onZoom }: { tree: FlameTre
           <span className="sep" aria-hidden>
             ›
           </span>
-          <button type="button" className="crumb" title={tree.names[tree.nameId[i]]} onClick={() => zoomTo(i)} aria-current={k === crumbs.length - 1 ? "true" : undefined}>
-            {tree.names[tree.nameId[i]]}
+          <button type="button" className="crumb" title={tree.names.get(tree.nameId[i])} onClick={() => zoomTo(i)} aria-current={k === crumbs.length - 1 ? "true" : undefined}>
+            {tree.names.get(tree.nameId[i])}
           </button>
         </span>
       ))}

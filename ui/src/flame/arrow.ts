@@ -3,6 +3,7 @@
 // Utf8) are decoded once per distinct string.
 import { tableFromIPC, type Data, type Vector } from "apache-arrow";
 import { layoutTree, type FlameTree } from "./model";
+import { NameTable } from "./names";
 
 const decoder = new TextDecoder();
 
@@ -39,12 +40,12 @@ function text(v: unknown): string {
 }
 
 /**
- * The entries of a Binary or Utf8 dictionary. Symbol names are nearly always ASCII: then the whole value buffer is
- * decoded once and each entry is a slice of it (byte offsets are character offsets), instead of one TextDecoder
- * call per entry, which costs ~0.3 µs each for 100,000 names.
+ * The entries of a Binary or Utf8 dictionary as one table. Symbol names are nearly always ASCII: then the whole value
+ * buffer is decoded once and the record's own offsets index it (byte offsets are character offsets), instead of one
+ * TextDecoder call and one string per entry, which cost ~0.3 µs each for 100,000 names and left 100,000 strings for
+ * the garbage collector to copy.
  */
-function dictionaryStrings(dict: Vector): string[] {
-  const out = new Array<string>(dict.length);
+function dictionaryNames(dict: Vector): NameTable {
   const chunks = dict.data as Data[];
   if (chunks.length === 1 && chunks[0].valueOffsets && chunks[0].values instanceof Uint8Array) {
     const data = chunks[0];
@@ -60,27 +61,28 @@ function dictionaryStrings(dict: Vector): string[] {
       }
     }
     if (ascii) {
-      const all = decoder.decode(bytes.subarray(first, last));
-      for (let d = 0; d < data.length; d++) out[d] = all.slice(offsets[data.offset + d] - first, offsets[data.offset + d + 1] - first);
-      return out;
+      const own = new Int32Array(data.length + 1);
+      for (let d = 0; d <= data.length; d++) own[d] = offsets[data.offset + d] - first;
+      return new NameTable(decoder.decode(bytes.subarray(first, last)), own);
     }
   }
+  const out = new Array<string>(dict.length);
   for (let d = 0; d < dict.length; d++) out[d] = text(dict.get(d));
-  return out;
+  return NameTable.of(out);
 }
 
 /**
  * A string column as ids into a table of distinct strings: for a dictionary column of one batch, the record's own
- * dictionary (decoded once per entry, no per-row string work); otherwise interned row by row. Null rows get -1.
+ * dictionary (decoded once, no per-row string work); otherwise interned row by row. Null rows get -1.
  */
-function stringIds(vector: Vector | null, n: number): { ids: Int32Array; table: string[] } {
+function stringIds(vector: Vector | null, n: number): { ids: Int32Array; table: NameTable } {
   const ids = new Int32Array(n).fill(-1);
-  if (!vector) return { ids, table: [] };
+  if (!vector) return { ids, table: NameTable.of([]) };
   const chunks = vector.data as Data[];
   const dict = chunks.length === 1 ? (chunks[0].dictionary as Vector | undefined) : undefined;
   if (dict) {
     const data = chunks[0];
-    const table = dictionaryStrings(dict);
+    const table = dictionaryNames(dict);
     const keys = data.values as ArrayLike<number>;
     for (let k = 0; k < data.length; k++) ids[k] = Number(keys[data.offset + k]);
     if (data.nullCount > 0) for (let k = 0; k < data.length; k++) if (!data.getValid(k)) ids[k] = -1;
@@ -94,7 +96,7 @@ function stringIds(vector: Vector | null, n: number): { ids: Int32Array; table: 
     if (id === undefined) index.set(all[r], (id = table.push(all[r]) - 1));
     ids[r] = id;
   }
-  return { ids, table };
+  return { ids, table: NameTable.of(table) };
 }
 
 /** A dictionary-encoded (or plain) string column: one decoded string per row, "" for null. */
@@ -144,29 +146,30 @@ export function decodeFlamegraph(record: Uint8Array, isDiff: boolean): FlameTree
 
   // Names: the dictionary's entries, then fallbacks for rows without a name (the root, unsymbolized frames).
   const fn = stringIds(table.getChild("function_name"), n);
-  const names = fn.table;
   const nameId = fn.ids;
+  const fallbacks: string[] = [];
   const fallback = new Map<string, number>();
   for (let r = 0; r < n; r++) {
     const id = nameId[r];
-    if (r > 0 && id >= 0 && names[id] !== "") continue;
+    if (r > 0 && id >= 0 && fn.table.length(id) > 0) continue;
     const name = r === 0 ? "root" : address[r] ? `0x${address[r].toString(16)}` : "[unknown]";
     let f = fallback.get(name);
-    if (f === undefined) fallback.set(name, (f = names.push(name) - 1));
+    if (f === undefined) fallback.set(name, (f = fn.table.count + fallbacks.push(name) - 1));
     nameId[r] = f;
   }
+  const names = fn.table.concat(fallbacks);
 
   // Binaries by base name; several mapping paths with one base name share it.
   const files = stringIds(table.getChild("mapping_file"), n);
   const binaries: string[] = [];
   const byName = new Map<string, number>();
-  const binaryOf = files.table.map((path) => {
-    const b = basename(path);
-    if (!b) return -1;
-    let id = byName.get(b);
+  const binaryOf = new Int32Array(files.table.count);
+  for (let k = 0; k < files.table.count; k++) {
+    const b = basename(files.table.get(k));
+    let id = b ? byName.get(b) : -1;
     if (id === undefined) byName.set(b, (id = binaries.push(b) - 1));
-    return id;
-  });
+    binaryOf[k] = id;
+  }
   const binaryId = files.ids;
   for (let r = 0; r < n; r++) binaryId[r] = binaryId[r] >= 0 ? binaryOf[binaryId[r]] : -1;
 

@@ -3,6 +3,7 @@ import { buildTree, matchNodes, nodeByPath, pathTo, type FlameRows } from "./mod
 import { forEachVisible, hitTest, ROW_HEIGHT } from "./render";
 import { decodeFlamegraph } from "./arrow";
 import { encodeFlamegraph } from "./encode";
+import { NameTable } from "./names";
 import { syntheticRows } from "./synthetic";
 
 // root(100) -> main(90: self 10) -> [a(50), b(30)] ; root -> gc(10)
@@ -20,7 +21,7 @@ const rows: FlameRows = {
 describe("buildTree", () => {
   const t = buildTree(rows);
   it("orders nodes in pre-order with subtree ends", () => {
-    expect(Array.from(t.nameId, (id) => t.names[id])).toEqual(["root", "main", "a", "b", "gc"]);
+    expect(Array.from(t.nameId, (id) => t.names.get(id))).toEqual(["root", "main", "a", "b", "gc"]);
     expect(Array.from(t.end)).toEqual([5, 4, 3, 4, 5]);
     expect(Array.from(t.depth)).toEqual([0, 1, 2, 2, 1]);
     expect(Array.from(t.parent)).toEqual([-1, 0, 1, 1, 0]);
@@ -75,7 +76,7 @@ describe("culling and hit testing", () => {
   const vp = { zoom: 0, width: 1000, firstRow: 0, lastRow: 100 };
   it("visits every node wide enough, with pixel geometry", () => {
     const seen: [string, number, number][] = [];
-    forEachVisible(t, vp, (i, x, w) => seen.push([t.names[t.nameId[i]], x, w]));
+    forEachVisible(t, vp, (i, x, w) => seen.push([t.names.get(t.nameId[i]), x, w]));
     expect(seen).toEqual([
       ["root", 0, 1000],
       ["main", 0, 900],
@@ -86,7 +87,7 @@ describe("culling and hit testing", () => {
   });
   it("zooming keeps ancestors full width and skips other subtrees", () => {
     const seen: [string, number, number][] = [];
-    forEachVisible(t, { ...vp, zoom: 3 }, (i, x, w) => seen.push([t.names[t.nameId[i]], x, w]));
+    forEachVisible(t, { ...vp, zoom: 3 }, (i, x, w) => seen.push([t.names.get(t.nameId[i]), x, w]));
     expect(seen).toEqual([
       ["root", 0, 1000],
       ["main", 0, 1000],
@@ -95,12 +96,12 @@ describe("culling and hit testing", () => {
   });
   it("skips nodes narrower than half a pixel with their subtree", () => {
     const seen: string[] = [];
-    forEachVisible(t, { ...vp, width: 4 }, (i) => seen.push(t.names[t.nameId[i]]));
+    forEachVisible(t, { ...vp, width: 4 }, (i) => seen.push(t.names.get(t.nameId[i])));
     expect(seen).toEqual(["root", "main", "a", "b"]); // gc is 0.4 px
   });
   it("draws only the visible rows", () => {
     const seen: string[] = [];
-    forEachVisible(t, { ...vp, firstRow: 1, lastRow: 1 }, (i) => seen.push(t.names[t.nameId[i]]));
+    forEachVisible(t, { ...vp, firstRow: 1, lastRow: 1 }, (i) => seen.push(t.names.get(t.nameId[i])));
     expect(seen).toEqual(["main", "gc"]);
   });
   it("finds the node under a point", () => {
@@ -132,7 +133,7 @@ describe("Arrow decoding", () => {
       diff: [20, 20, 0, 30, -10],
     });
     const t = decodeFlamegraph(bytes, true);
-    expect(Array.from(t.nameId, (id) => t.names[id])).toEqual(["root", "main", "a", "b", "gc"]);
+    expect(Array.from(t.nameId, (id) => t.names.get(id))).toEqual(["root", "main", "a", "b", "gc"]);
     expect(t.binaries).toEqual(["app", "libc.so.6"]);
     expect(Array.from(t.cumulative)).toEqual([100, 90, 50, 30, 10]);
     expect(Array.from(t.diff!)).toEqual([20, 20, 30, -10, 0]);
@@ -151,7 +152,7 @@ describe("Arrow decoding", () => {
     const t = decodeFlamegraph(bytes, true);
     expect(Array.from(t.cumulative)).toEqual([big + 7, 7, big]);
     expect(Array.from(t.diff!)).toEqual([-(2 ** 33) - 1, 3, -(2 ** 33) - 4]);
-    expect(Array.from(t.nameId, (id) => t.names[id])).toEqual(["root", "[unknown]", "work"]);
+    expect(Array.from(t.nameId, (id) => t.names.get(id))).toEqual(["root", "[unknown]", "work"]);
     expect(Array.from(t.binaryId)).toEqual([-1, -1, 0]);
   });
   it("lays out the same tree from the record as from rows", () => {
@@ -161,7 +162,7 @@ describe("Arrow decoding", () => {
     expect(fromRecord.size).toBe(fromRows.size);
     expect(Array.from(fromRecord.start)).toEqual(Array.from(fromRows.start));
     expect(Array.from(fromRecord.end)).toEqual(Array.from(fromRows.end));
-    const names = (t: typeof fromRows) => Array.from(t.nameId, (id) => t.names[id]);
+    const names = (t: typeof fromRows) => Array.from(t.nameId, (id) => t.names.get(id));
     expect(names(fromRecord).slice(1)).toEqual(names(fromRows).slice(1));
   });
 });
@@ -176,7 +177,7 @@ describe("names", () => {
       flat: [0, 2, 1],
     });
     const t = decodeFlamegraph(bytes, false);
-    expect(Array.from(t.nameId, (id) => t.names[id])).toEqual(["root", "std::vector<Größe>::push", "plain"]);
+    expect(Array.from(t.nameId, (id) => t.names.get(id))).toEqual(["root", "std::vector<Größe>::push", "plain"]);
     expect(t.binaries).toEqual(["libä.so", "app"]);
   });
 });
@@ -194,5 +195,41 @@ describe("malformed input", () => {
     });
     expect(t.size).toBeLessThanOrEqual(3);
     expect(t.end[0]).toBe(t.size);
+  });
+});
+
+describe("name table", () => {
+  const names = NameTable.of(["", "main", "runtime.mallocgc", "Größe::push", "MAIN", "ab", "c"]);
+  it("gives each name back and compares without making strings", () => {
+    expect(Array.from({ length: names.count }, (_, k) => names.get(k))).toEqual(["", "main", "runtime.mallocgc", "Größe::push", "MAIN", "ab", "c"]);
+    expect(names.equals(1, "main")).toBe(true);
+    expect(names.equals(1, "mai")).toBe(false);
+    expect(names.equals(4, "main")).toBe(false);
+    expect(names.equals(0, "")).toBe(true);
+    expect(names.length(3)).toBe(11);
+    expect(names.concat(["root"]).get(7)).toBe("root");
+  });
+  it("marks names containing a text, ignoring case, never across two names", () => {
+    const marked = (needle: string, t = names) => {
+      const out = new Uint8Array(t.count);
+      t.markContaining(needle, out);
+      return Array.from(out);
+    };
+    expect(marked("main")).toEqual([0, 1, 0, 0, 1, 0, 0]);
+    expect(marked("GRÖ")).toEqual([0, 0, 0, 1, 0, 0, 0]);
+    expect(marked("bc")).toEqual([0, 0, 0, 0, 0, 0, 0]);
+    expect(marked("c")).toEqual([0, 0, 1, 0, 0, 0, 1]);
+    // "İ" lower-cases to two code units: the offsets no longer fit the lower-cased text, so names are searched one by one.
+    expect(marked("i", NameTable.of(["İx", "main", "b"]))).toEqual([1, 1, 0]);
+  });
+  it("matches the search of the names one by one on a large profile", () => {
+    const t = buildTree(syntheticRows(5_000, 3));
+    const list = Array.from({ length: t.names.count }, (_, k) => t.names.get(k));
+    for (const needle of ["function1", "PKG3", "_4", "9.f"]) {
+      const want = list.map((n) => (n.toLowerCase().includes(needle.toLowerCase()) ? 1 : 0));
+      const out = new Uint8Array(t.names.count);
+      t.names.markContaining(needle, out);
+      expect(Array.from(out)).toEqual(want);
+    }
   });
 });

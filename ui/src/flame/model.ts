@@ -1,12 +1,13 @@
 // The flame graph's node model: columnar typed arrays in pre-order (a node's subtree is the contiguous range
 // [i, end[i])), so drawing can skip a whole subtree that is off screen or too narrow in O(1).
+import { NameTable } from "./names";
 
 export interface FlameTree {
   /** Number of nodes; node 0 is the root. */
   size: number;
   /** Index into `names` of each node's display name. */
   nameId: Int32Array;
-  names: string[];
+  names: NameTable;
   /** Index into `binaries` of each node's binary (mapping file base name); -1 when unknown. */
   binaryId: Int32Array;
   binaries: string[];
@@ -45,7 +46,7 @@ export interface FlameColumns {
   childOffsets: ArrayLike<number>;
   childValues: ArrayLike<number>;
   nameId: ArrayLike<number>;
-  names: string[];
+  names: NameTable;
   /** -1 when unknown. */
   binaryId: ArrayLike<number>;
   binaries: string[];
@@ -79,7 +80,7 @@ export function rowsToColumns(rows: FlameRows): FlameColumns {
     binaryId[r] = b;
   }
   childOffsets[n] = childValues.length;
-  return { size: n, childOffsets, childValues, nameId, names, binaryId, binaries, cumulative: rows.cumulative, flat: rows.flat, diff: rows.diff };
+  return { size: n, childOffsets, childValues, nameId, names: NameTable.of(names), binaryId, binaries, cumulative: rows.cumulative, flat: rows.flat, diff: rows.diff };
 }
 
 /** Lays out rows given by callbacks; see layoutTree. */
@@ -187,7 +188,7 @@ export function nodeByPath(tree: FlameTree, names: readonly string[]): number {
   for (const name of names) {
     let found = -1;
     for (let c = node + 1; c < tree.end[node]; c = tree.end[c]) {
-      if (tree.names[tree.nameId[c]] === name) {
+      if (tree.names.equals(tree.nameId[c], name)) {
         found = c;
         break;
       }
@@ -204,20 +205,20 @@ export type Highlight = { text: string; exact: boolean } | null;
 export function matchNodes(tree: FlameTree, highlight: Highlight): { matched: Uint8Array; total: number; count: number } {
   const matched = new Uint8Array(tree.size);
   if (!highlight || !highlight.text) return { matched, total: 0, count: 0 };
-  const nameMatches = new Uint8Array(tree.names.length);
-  const needle = highlight.text.toLowerCase();
-  let re: RegExp | null = null;
-  if (!highlight.exact && /[\\^$.*+?()[\]{}|]/.test(highlight.text)) {
+  const names = tree.names;
+  const nameMatches = new Uint8Array(names.count);
+  if (highlight.exact) {
+    for (let k = 0; k < names.count; k++) nameMatches[k] = names.equals(k, highlight.text) ? 1 : 0;
+  } else if (/[\\^$.*+?()[\]{}|]/.test(highlight.text)) {
+    let re: RegExp | null = null;
     try {
       re = new RegExp(highlight.text, "i");
     } catch {
       re = null;
     }
-  }
-  for (let k = 0; k < tree.names.length; k++) {
-    const name = tree.names[k];
-    nameMatches[k] = highlight.exact ? (name === highlight.text ? 1 : 0) : re ? (re.test(name) ? 1 : 0) : name.toLowerCase().includes(needle) ? 1 : 0;
-  }
+    if (re) for (let k = 0; k < names.count; k++) nameMatches[k] = re.test(names.get(k)) ? 1 : 0;
+    else names.markContaining(highlight.text, nameMatches);
+  } else names.markContaining(highlight.text, nameMatches);
   let total = 0;
   let count = 0;
   let coveredUntil = 0;

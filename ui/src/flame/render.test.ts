@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { binaryPalette, DARK, diffColor, diffIntensity, LIGHT, type Theme } from "./colors";
 import { buildTree, matchNodes, type FlameTree } from "./model";
 import { draw, forEachVisible, LabelCache, ROW_HEIGHT, truncateLabel, type DrawOptions, type Viewport } from "./render";
+import { NameTable } from "./names";
 import { syntheticRows } from "./synthetic";
 
 /** A 2D context that records what is drawn: filled rectangles with their colour, texts with theirs, outlines. */
@@ -60,7 +61,7 @@ function reference(tree: FlameTree, vp: Viewport, height: number, o: DrawOptions
     ctx.fillRect(x, y, w > 2 ? w - 1 : w, ROW_HEIGHT - 1);
     const fits = Math.floor((w - 8) / o.charWidth);
     if (w < 22 || fits < 2) return;
-    const name = tree.names[tree.nameId[i]];
+    const name = tree.names.get(tree.nameId[i]);
     ctx.fillStyle = dimmed ? theme.text : theme.textOnFrame;
     ctx.font = "12px ui-monospace, SFMono-Regular, Menlo, Consolas, 'DejaVu Sans Mono', monospace";
     ctx.fillText(name.length <= fits ? name : `${name.slice(0, fits - 1)}…`, x + 4, y + ROW_HEIGHT / 2);
@@ -97,7 +98,7 @@ describe("truncated labels", () => {
 
   it("come out of the cache exactly as truncateLabel makes them, at every width, twice over", () => {
     const names = ["", "a", "main", "pkg12.Function345_6", "std::vector<Größe>::push_back(Größe const&)", "x".repeat(5000)];
-    const cache = new LabelCache(names);
+    const cache = new LabelCache(NameTable.of(names));
     for (let pass = 0; pass < 2; pass++) {
       for (let id = 0; id < names.length; id++) {
         for (const fits of [2, 3, 4, 5, 10, 19, 20, 21, 43, 44, 200, 4095, 4096, 4999, 5000, 6000]) {
@@ -107,11 +108,12 @@ describe("truncated labels", () => {
     }
   });
 
-  it("store only cut names, and start over past their limit", () => {
+  it("give the same string for a name each time, and start over past their limit", () => {
     const names = Array.from({ length: 30_000 }, (_, k) => `function_number_${k}`);
-    const cache = new LabelCache(names);
+    const cache = new LabelCache(NameTable.of(names));
     expect(cache.get(0, 100)).toBe(names[0]);
-    expect(cache.size).toBe(0);
+    expect(cache.get(0, 100)).toBe(cache.get(0, 200));
+    expect(cache.size).toBe(1);
     for (let k = 0; k < names.length; k++) expect(cache.get(k, 5)).toBe(truncateLabel(names[k], 5));
     expect(cache.size).toBeLessThanOrEqual(20_000);
     expect(cache.size).toBeGreaterThan(0);

@@ -5,6 +5,7 @@
 // buffers, colours and truncated labels, so that a zoom or hover allocates next to nothing.
 import { binaryPalette, diffColor, diffIntensity, type Theme } from "./colors";
 import type { FlameTree } from "./model";
+import type { NameTable } from "./names";
 
 export const ROW_HEIGHT = 20;
 export const MIN_WIDTH = 0.5;
@@ -103,13 +104,13 @@ const LABEL_CACHE_LIMIT = 20_000;
 const LABEL_MAX_FITS = 4096;
 
 /**
- * Truncated labels of one tree by name id and width in characters, so that a zoom or hover re-draw finds the strings
- * of the previous draws instead of slicing them again. Names that fit whole are returned without an entry.
+ * Labels of one tree by name id and width in characters, so that a zoom or hover re-draw finds the strings of the
+ * previous draws instead of slicing them again: names cut to a width, and whole names under the key of width 0.
  */
 export class LabelCache {
   private readonly byKey = new Map<number, string>();
 
-  constructor(private readonly names: readonly string[]) {}
+  constructor(private readonly names: NameTable) {}
 
   get size(): number {
     return this.byKey.size;
@@ -117,14 +118,14 @@ export class LabelCache {
 
   /** The label of name `nameId` in `fits` characters: the same string truncateLabel gives. */
   get(nameId: number, fits: number): string {
-    const name = this.names[nameId];
-    if (name.length <= fits) return name;
-    if (fits >= LABEL_MAX_FITS) return truncateLabel(name, fits);
-    const key = nameId * LABEL_MAX_FITS + fits;
+    const whole = this.names.length(nameId) <= fits;
+    if (!whole && fits >= LABEL_MAX_FITS) return truncateLabel(this.names.get(nameId), fits);
+    const key = nameId * LABEL_MAX_FITS + (whole ? 0 : fits);
     let text = this.byKey.get(key);
     if (text === undefined) {
       if (this.byKey.size >= LABEL_CACHE_LIMIT) this.byKey.clear();
-      text = truncateLabel(name, fits);
+      const { text: all, offsets } = this.names;
+      text = whole ? this.names.get(nameId) : `${all.slice(offsets[nameId], offsets[nameId] + fits - 1)}…`;
       this.byKey.set(key, text);
     }
     return text;
