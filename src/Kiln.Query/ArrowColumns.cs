@@ -160,6 +160,68 @@ internal static class ArrowColumns
         return UnsignedOfWidth(values, UnsignedTypeFor(maxOverride ?? max));
     }
 
+    /// <summary>
+    /// Like <see cref="Unsigned(ReadOnlySpan{long}, long?)"/> for the values <c>source[rows[0]], source[rows[1]], …</c>,
+    /// gathered straight into the column.
+    /// </summary>
+    public static IArrowArray Unsigned<TSource>(ReadOnlySpan<TSource> source, ReadOnlySpan<int> rows)
+        where TSource : unmanaged, IBinaryInteger<TSource>
+    {
+        long max = 0;
+        foreach (var row in rows)
+        {
+            max = Math.Max(max, long.CreateTruncating(source[row]));
+        }
+        return UnsignedTypeFor(max).TypeId switch
+        {
+            ArrowTypeId.UInt8 => Gather<TSource, byte>(source, rows, UInt8Type.Default, clampAtZero: true),
+            ArrowTypeId.UInt16 => Gather<TSource, ushort>(source, rows, UInt16Type.Default, clampAtZero: true),
+            ArrowTypeId.UInt32 => Gather<TSource, uint>(source, rows, UInt32Type.Default, clampAtZero: true),
+            _ => Gather<TSource, ulong>(source, rows, UInt64Type.Default, clampAtZero: true),
+        };
+    }
+
+    /// <summary>Like <see cref="Signed(ReadOnlySpan{long})"/> for the values <c>source[rows[0]], source[rows[1]], …</c>.</summary>
+    public static IArrowArray Signed(ReadOnlySpan<long> source, ReadOnlySpan<int> rows)
+    {
+        long min = 0, max = 0;
+        foreach (var row in rows)
+        {
+            min = Math.Min(min, source[row]);
+            max = Math.Max(max, source[row]);
+        }
+        if (min >= sbyte.MinValue && max <= sbyte.MaxValue)
+        {
+            return Gather<long, sbyte>(source, rows, Int8Type.Default, clampAtZero: false);
+        }
+        if (min >= short.MinValue && max <= short.MaxValue)
+        {
+            return Gather<long, short>(source, rows, Int16Type.Default, clampAtZero: false);
+        }
+        if (min >= int.MinValue && max <= int.MaxValue)
+        {
+            return Gather<long, int>(source, rows, Int32Type.Default, clampAtZero: false);
+        }
+        return Gather<long, long>(source, rows, Int64Type.Default, clampAtZero: false);
+    }
+
+    /// <summary>A column of <paramref name="length"/> zeros of a one-byte integer type.</summary>
+    public static IArrowArray Zeros(IArrowType type, int length) => new FixedColumn<byte>(type, length).Build();
+
+    private static IArrowArray Gather<TSource, T>(ReadOnlySpan<TSource> source, ReadOnlySpan<int> rows, IArrowType type, bool clampAtZero)
+        where TSource : unmanaged, IBinaryInteger<TSource>
+        where T : unmanaged, IBinaryInteger<T>
+    {
+        var column = new FixedColumn<T>(type, rows.Length);
+        var target = column.Values;
+        for (var i = 0; i < rows.Length; i++)
+        {
+            var value = long.CreateTruncating(source[rows[i]]);
+            target[i] = T.CreateTruncating(clampAtZero ? Math.Max(value, 0) : value);
+        }
+        return column.Build();
+    }
+
     public static IArrowType UnsignedTypeFor(long max) => max switch
     {
         <= byte.MaxValue => UInt8Type.Default,

@@ -19,7 +19,6 @@ namespace Kiln.Query;
 /// </summary>
 internal static class FlamegraphArrowBuilder
 {
-    private const int KindLabels = 0;
     private const int KindFunction = 1;
     private const int KindAddress = 2;
 
@@ -80,132 +79,49 @@ internal static class FlamegraphArrowBuilder
         return g;
     }
 
-    /// <summary>Node storage as parallel arrays; index 0 is the root.</summary>
-    /// <summary>Node storage as parallel arrays; index 0 is the root.</summary>
+    /// <summary>
+    /// Node storage as parallel arrays of a size known up front; index 0 is the root. <see cref="Group"/> and
+    /// <see cref="Diff"/> are only allocated when some node needs them (grouping by labels, a diff).
+    /// </summary>
     private sealed class Tree
     {
         public int Count = 1;
-        public int[] Parent;
-        public int[] Depth;
-        public int[] Frame;   // representative frame, or -1 for the root and label rows
-        public int[] Group;   // grouped label set id of the label row this node is under, or 0
-        public byte[] Conflicts;
-        public long[] Cumulative;
-        public long[] Flat;
-        public long[] Diff;
+        public readonly int[] Parent;
+        public readonly int[] Depth;
+        public readonly int[] Frame;   // representative frame, or -1 for the root and label rows
+        public readonly int[]? Group;  // grouped label set id of the label row this node is under, or 0
+        public readonly byte[] Conflicts;
+        public readonly long[] Cumulative;
+        public readonly long[] Flat;
+        public readonly long[]? Diff;
 
-        public Tree(int capacity)
+        public Tree(int capacity, bool groups, bool diffs)
         {
-            capacity = Math.Max(capacity, 1024);
             Parent = new int[capacity];
             Depth = new int[capacity];
             Frame = new int[capacity];
-            Group = new int[capacity];
+            Group = groups ? new int[capacity] : null;
             Conflicts = new byte[capacity];
             Cumulative = new long[capacity];
             Flat = new long[capacity];
-            Diff = new long[capacity];
+            Diff = diffs ? new long[capacity] : null;
             Parent[0] = -1;
             Frame[0] = -1;
         }
 
+        public int GroupOf(int node) => Group is null ? 0 : Group[node];
+
         public int Add(int parent, int frame, int group)
         {
-            if (Count == Parent.Length)
-            {
-                var size = Count * 2;
-                Array.Resize(ref Parent, size);
-                Array.Resize(ref Depth, size);
-                Array.Resize(ref Frame, size);
-                Array.Resize(ref Group, size);
-                Array.Resize(ref Conflicts, size);
-                Array.Resize(ref Cumulative, size);
-                Array.Resize(ref Flat, size);
-                Array.Resize(ref Diff, size);
-            }
             var n = Count++;
             Parent[n] = parent;
             Depth[n] = Depth[parent] + 1;
             Frame[n] = frame;
-            Group[n] = group;
+            if (Group is not null)
+            {
+                Group[n] = group;
+            }
             return n;
-        }
-    }
-
-    /// <summary>
-    /// Finds the child of a node by merge key: open addressing with linear probing over one array of (key, node)
-    /// slots, where the key packs (parent, merge key id) into 64 bits. Node 0 (the root) is never a child, so a slot
-    /// holding node 0 is empty. Kept at most half full.
-    /// </summary>
-    private sealed class ChildIndex
-    {
-        private struct Slot
-        {
-            public ulong Key;
-            public int Node;
-        }
-
-        private Slot[] _slots;
-        private int _shift;
-        private int _count;
-
-        public ChildIndex(int expected)
-        {
-            var bits = Math.Max(10, BitOperations.Log2((uint)Math.Max(expected, 1) - 1) + 2);
-            _slots = new Slot[1 << bits];
-            _shift = 64 - bits;
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private int Home(ulong key) => (int)((key * 0x9E3779B97F4A7C15UL) >> _shift);
-
-        public int GetOrAdd(Tree tree, int parent, int key, int frame, int group)
-        {
-            var k = ((ulong)(uint)parent << 32) | (uint)key;
-            var slots = _slots;
-            var mask = slots.Length - 1;
-            var i = Home(k);
-            while (true)
-            {
-                ref var slot = ref slots[i];
-                if (slot.Node == 0)
-                {
-                    var node = tree.Add(parent, frame, group);
-                    slot.Key = k;
-                    slot.Node = node;
-                    if (++_count * 2 > slots.Length)
-                    {
-                        Grow();
-                    }
-                    return node;
-                }
-                if (slot.Key == k)
-                {
-                    return slot.Node;
-                }
-                i = (i + 1) & mask;
-            }
-        }
-
-        private void Grow()
-        {
-            var old = _slots;
-            _slots = new Slot[old.Length * 2];
-            _shift--;
-            var mask = _slots.Length - 1;
-            foreach (var slot in old)
-            {
-                if (slot.Node == 0)
-                {
-                    continue;
-                }
-                var i = Home(slot.Key);
-                while (_slots[i].Node != 0)
-                {
-                    i = (i + 1) & mask;
-                }
-                _slots[i] = slot;
-            }
         }
     }
 
@@ -214,67 +130,93 @@ internal static class FlamegraphArrowBuilder
         var groupBy = ParseGroupBy(options.GroupBy);
         var frames = CollectionsMarshal.AsSpan(set.Frames);
         var groupedSets = GroupedLabelSets(set, groupBy);
-        // Resolve each frame's merge identity once, so the per-frame work below is two array reads and a probe.
-        var keyOfFrame = MergeKeys(set, groupBy, out var labelKeyBase);
-        var tree = new Tree(set.SampleCount * 8);
-        var index = new ChildIndex(set.SampleCount * 8);
-        var path = new int[128];
-        long rootDiff = 0;
-        total = 0;
+        // Every frame's merge identity, and that identity's place among siblings, resolved once per frame.
+        var keyOfFrame = MergeKeys(set, groupBy, out var keyCount);
+        var groupRank = GroupRanks(set, groupBy, groupedSets, out var groupCount);
+        var keyRank = KeyRanks(set, keyOfFrame, keyCount);
 
+        // Each kept sample becomes its path from the root as a sequence of sibling ranks (the label row first when
+        // grouping by labels), with the frame at each step beside it. Sorting the paths lexicographically puts the
+        // samples that share a prefix next to each other, so one pass over the sorted paths creates the nodes in
+        // depth-first order with every node's children in sibling order, without looking anything up.
+        var paths = new Paths(set.SampleCount, set.FrameCountUpperBound() + set.SampleCount);
+        var buffer = new int[128];
+        long rootDiff = 0;
+        var diffs = false;
+        total = 0;
         for (var s = 0; s < set.SampleCount; s++)
         {
             if (!set.IsSampleKept(s))
             {
                 continue;
             }
-            var value = set.Value(s);
-            var diff = set.Diff(s);
-            total += value;
-            rootDiff += diff;
-
-            var parent = 0;
+            total += set.Value(s);
+            rootDiff += set.Diff(s);
+            diffs |= set.Diff(s) != 0;
             var group = groupedSets.Length > 0 ? groupedSets[set.LabelSet(s)] : 0;
-            if (group > 0)
-            {
-                parent = index.GetOrAdd(tree, 0, labelKeyBase + group, -1, group);
-                tree.Cumulative[parent] += value;
-                tree.Diff[parent] += diff;
-            }
+            var n = set.CopyFrames(s, ref buffer, rootFirst: !options.InvertCallStack);
+            paths.Add(s, group, group > 0 ? groupRank[group] : -1, buffer.AsSpan(0, n), keyOfFrame, keyRank, groupCount);
+        }
+        paths.Sort();
 
-            var n = set.CopyFrames(s, ref path, rootFirst: !options.InvertCallStack);
-            for (var i = 0; i < n; i++)
+        var tree = new Tree(paths.NodeCount() + 1, groupedSets.Length > 0, diffs);
+        var pathNodes = new int[128];
+        var previous = -1;
+        for (var i = 0; i < paths.Count; i++)
+        {
+            var p = paths.Order[i];
+            var sample = paths.Sample[p];
+            var value = set.Value(sample);
+            var diff = set.Diff(sample);
+            var ranks = paths.Ranks(p);
+            var pathFrames = paths.Frames(p);
+            var shared = previous < 0 ? 0 : ranks.CommonPrefixLength(paths.Ranks(previous));
+            if (pathNodes.Length < ranks.Length)
             {
-                var f = path[i];
-                var node = index.GetOrAdd(tree, parent, keyOfFrame[f], f, group);
-                var representative = tree.Frame[node];
-                if (representative != f)
+                Array.Resize(ref pathNodes, ranks.Length * 2);
+            }
+            for (var d = 0; d < ranks.Length; d++)
+            {
+                int node;
+                var f = pathFrames[d];
+                if (d < shared)
                 {
-                    tree.Conflicts[node] |= Compare(set, frames[representative], frames[f]);
+                    node = pathNodes[d];
+                    var representative = tree.Frame[node];
+                    if (representative != f)
+                    {
+                        tree.Conflicts[node] |= Compare(set, frames[representative], frames[f]);
+                    }
+                }
+                else
+                {
+                    node = tree.Add(d == 0 ? 0 : pathNodes[d - 1], f, paths.Group[p]);
+                    pathNodes[d] = node;
                 }
                 tree.Cumulative[node] += value;
-                tree.Diff[node] += diff;
-                parent = node;
+                if (tree.Diff is not null)
+                {
+                    tree.Diff[node] += diff;
+                }
             }
-            if (n > 0)
+            var frameCount = ranks.Length - (paths.Group[p] > 0 ? 1 : 0);
+            if (frameCount > 0)
             {
-                tree.Flat[parent] += value;
+                tree.Flat[pathNodes[ranks.Length - 1]] += value;
             }
+            previous = p;
         }
         tree.Cumulative[0] = total;
-        tree.Diff[0] = rootDiff;
+        if (tree.Diff is not null)
+        {
+            tree.Diff[0] = rootDiff;
+        }
 
-        var (childStart, children) = SortedChildren(set, tree, groupBy, groupedSets);
         var fraction = options.NodeTrimThreshold is > 0 ? options.NodeTrimThreshold.Value / 100.0 : 0.0;
-        var rows = Trim(tree, childStart, children, fraction, out var trimmed, out var rowParent, out var valueOffset,
-            out var rowChildStart, out var rowChildCount);
+        var rows = Trim(tree, fraction, out var trimmed, out var rowParent, out var valueOffset,
+            out var rowChildStart, out var rowChildCount, out var height);
 
         var record = Write(set, tree, groupBy, rows, rowParent, valueOffset, rowChildStart, rowChildCount);
-        var height = 0;
-        foreach (var node in rows)
-        {
-            height = Math.Max(height, tree.Depth[node]);
-        }
         return new FlamegraphArrow
         {
             Record = record,
@@ -286,11 +228,111 @@ internal static class FlamegraphArrowBuilder
     }
 
     /// <summary>
-    /// Gives every frame the id of its merge identity: frames merge under the same parent by function name
-    /// (unsymbolized ones by address) plus the group-by fields. Label rows use ids from
-    /// <paramref name="labelKeyBase"/> + grouped label set id, which no frame uses.
+    /// The kept samples' paths from the root: per path the sibling rank of each step (<see cref="Ranks"/>) and the
+    /// frame taken (-1 for a label row), stored back to back in two arrays.
     /// </summary>
-    private static int[] MergeKeys(StackSet set, GroupBy groupBy, out int labelKeyBase)
+    private sealed class Paths(int capacity, int steps)
+    {
+        private readonly int[] _ranks = new int[steps];
+        private readonly int[] _frames = new int[steps];
+        private int _length;
+
+        public int Count;
+        public int[] Start = new int[capacity + 1];
+        public int[] Sample = new int[capacity];
+        public int[] Group = new int[capacity];
+        public int[] Order = [];
+
+        public ReadOnlySpan<int> Ranks(int p) => _ranks.AsSpan(Start[p], Start[p + 1] - Start[p]);
+
+        public ReadOnlySpan<int> Frames(int p) => _frames.AsSpan(Start[p], Start[p + 1] - Start[p]);
+
+        public void Add(int sample, int group, int groupRank, ReadOnlySpan<int> frames, int[] keyOfFrame, int[] keyRank, int groupCount)
+        {
+            var at = _length;
+            if (group > 0)
+            {
+                // Label rows sort before every frame under the root.
+                _ranks[at] = groupRank;
+                _frames[at] = -1;
+                at++;
+            }
+            foreach (var f in frames)
+            {
+                _ranks[at] = groupCount + keyRank[keyOfFrame[f]];
+                _frames[at] = f;
+                at++;
+            }
+            _length = at;
+            Sample[Count] = sample;
+            Group[Count] = group;
+            Count++;
+            Start[Count] = _length;
+        }
+
+        public void Sort()
+        {
+            Order = new int[Count];
+            for (var i = 0; i < Count; i++)
+            {
+                Order[i] = i;
+            }
+            // A prefix sorts before its extensions; equal paths are adjacent in any order and merge.
+            Array.Sort(Order, (a, b) =>
+            {
+                var x = Ranks(a);
+                var y = Ranks(b);
+                var common = x.CommonPrefixLength(y);
+                return common == x.Length || common == y.Length ? x.Length.CompareTo(y.Length) : x[common].CompareTo(y[common]);
+            });
+        }
+
+        /// <summary>The number of nodes the sorted paths create: each path adds the steps it does not share with the one before.</summary>
+        public int NodeCount()
+        {
+            var nodes = 0;
+            for (var i = 0; i < Count; i++)
+            {
+                var ranks = Ranks(Order[i]);
+                nodes += ranks.Length - (i == 0 ? 0 : ranks.CommonPrefixLength(Ranks(Order[i - 1])));
+            }
+            return nodes;
+        }
+    }
+
+    /// <summary>
+    /// The place of every merge identity among siblings: label rows come before frames (see the callers), then
+    /// symbolized frames by function name (ordinal), then unsymbolized frames by address; identities with the same name
+    /// or address (apart only by a group-by field) in order of first appearance among the frames.
+    /// </summary>
+    private static int[] KeyRanks(StackSet set, int[] keyOfFrame, int keyCount)
+    {
+        var frameRank = FrameRanks(set);
+        var order = new ulong[keyCount];
+        var seen = new bool[keyCount];
+        for (var f = 0; f < keyOfFrame.Length; f++)
+        {
+            var key = keyOfFrame[f];
+            if (!seen[key])
+            {
+                seen[key] = true;
+                order[key] = ((ulong)(uint)frameRank[f] << 32) | (uint)key;
+            }
+        }
+        Array.Sort(order);
+        var rank = new int[keyCount];
+        for (var i = 0; i < order.Length; i++)
+        {
+            rank[(int)(uint)order[i]] = i;
+        }
+        return rank;
+    }
+
+    /// <summary>
+    /// Gives every frame the id of its merge identity: frames merge under the same parent by function name
+    /// (unsymbolized ones by address) plus the group-by fields. Ids are dense from 0; <paramref name="keyCount"/> of them.
+    /// </summary>
+    private static int[] MergeKeys(StackSet set, GroupBy groupBy, out int keyCount)
     {
         var frames = CollectionsMarshal.AsSpan(set.Frames);
         var keyOfFrame = new int[frames.Length];
@@ -312,7 +354,7 @@ internal static class FlamegraphArrowBuilder
             }
             keyOfFrame[f] = id;
         }
-        labelKeyBase = ids.Count;
+        keyCount = ids.Count;
         return keyOfFrame;
     }
 
@@ -395,59 +437,6 @@ internal static class FlamegraphArrowBuilder
         return keys;
     }
 
-
-    /// <summary>
-    /// Children of every node as ranges of one array (CSR), each range sorted: label rows first (by label values),
-    /// then symbolized frames by function name (ordinal), then unsymbolized frames by address; equal names or
-    /// addresses keep creation order. Names are ranked once, so sorting siblings compares integers.
-    /// </summary>
-    private static (int[] Start, int[] Children) SortedChildren(StackSet set, Tree tree, GroupBy groupBy, int[] groupedSets)
-    {
-        var start = new int[tree.Count + 1];
-        for (var n = 1; n < tree.Count; n++)
-        {
-            start[tree.Parent[n] + 1]++;
-        }
-        var widest = 0;
-        for (var n = 0; n < tree.Count; n++)
-        {
-            widest = Math.Max(widest, start[n + 1]);
-            start[n + 1] += start[n];
-        }
-        var children = new int[Math.Max(0, tree.Count - 1)];
-        var fill = start.AsSpan(0, tree.Count).ToArray();
-        for (var n = 1; n < tree.Count; n++)
-        {
-            children[fill[tree.Parent[n]]++] = n;
-        }
-
-        var groupRank = GroupRanks(set, groupBy, groupedSets, out var groupCount);
-        var frameRank = FrameRanks(set);
-        var keys = new ulong[widest];
-        for (var n = 0; n < tree.Count; n++)
-        {
-            var length = start[n + 1] - start[n];
-            if (length < 2)
-            {
-                continue;
-            }
-            var range = children.AsSpan(start[n], length);
-            for (var i = 0; i < length; i++)
-            {
-                var child = range[i];
-                var f = tree.Frame[child];
-                var rank = f < 0 ? groupRank[tree.Group[child]] : groupCount + frameRank[f];
-                keys[i] = ((ulong)(uint)rank << 32) | (uint)child;
-            }
-            var sorted = keys.AsSpan(0, length);
-            sorted.Sort();
-            for (var i = 0; i < length; i++)
-            {
-                range[i] = (int)(uint)sorted[i];
-            }
-        }
-        return (start, children);
-    }
 
     /// <summary>Rank of each frame among siblings: symbolized frames by name (ordinal), then unsymbolized by address.</summary>
     private static int[] FrameRanks(StackSet set)
@@ -557,49 +546,88 @@ internal static class FlamegraphArrowBuilder
     }
 
     /// <summary>
-    /// Breadth-first walk from the root that keeps a child only when its cumulative value is greater than
-    /// <paramref name="fraction"/> of its parent's (parca flamegraph_arrow.go trim); the cumulative values of dropped
-    /// children are summed into <paramref name="trimmed"/>. Returns the kept nodes in output row order.
+    /// Keeps a node only when its parent is kept and its cumulative value is greater than <paramref name="fraction"/>
+    /// of its parent's (parca flamegraph_arrow.go trim); the cumulative values of the children dropped under kept
+    /// parents are summed into <paramref name="trimmed"/>. Returns the kept nodes in output (breadth-first) row order.
+    /// The tree's nodes are in depth-first order with children in sibling order, so breadth-first order is that order
+    /// stably sorted by depth, and the children of a row are consecutive rows.
     /// </summary>
-    private static int[] Trim(Tree tree, int[] childStart, int[] children, double fraction, out long trimmed,
-        out int[] rowParent, out long[] valueOffset, out int[] rowChildStart, out int[] rowChildCount)
+    private static int[] Trim(Tree tree, double fraction, out long trimmed,
+        out int[] rowParent, out long[] valueOffset, out int[] rowChildStart, out int[] rowChildCount, out int height)
     {
-        var order = new int[tree.Count];
-        rowParent = new int[tree.Count];
-        valueOffset = new long[tree.Count];
-        rowChildStart = new int[tree.Count];
-        rowChildCount = new int[tree.Count];
+        var count = tree.Count;
+        // First 1 for a kept node and -1 for a dropped one, then the kept node's row.
+        var rowOf = new int[count];
+        rowOf[0] = 1;
         trimmed = 0;
-        order[0] = 0;
-        rowParent[0] = -1;
-        int head = 0, tail = 1;
-        while (head < tail)
+        height = 0;
+        var keptCount = 1;
+        var perDepth = new int[2];
+        perDepth[0] = 1;
+        for (var n = 1; n < count; n++)
         {
-            var row = head++;
-            var node = order[row];
-            var threshold = fraction > 0 ? (long)(tree.Cumulative[node] * fraction) : long.MinValue;
-            var offset = valueOffset[row];
-            rowChildStart[row] = tail;
-            for (var i = childStart[node]; i < childStart[node + 1]; i++)
+            var parent = tree.Parent[n];
+            if (rowOf[parent] < 0)
             {
-                var child = children[i];
-                if (fraction > 0 && tree.Cumulative[child] <= threshold)
-                {
-                    trimmed += tree.Cumulative[child];
-                    continue;
-                }
-                order[tail] = child;
-                rowParent[tail] = row;
-                valueOffset[tail] = offset;
-                offset += tree.Cumulative[child];
-                tail++;
+                rowOf[n] = -1;
+                continue;
             }
-            rowChildCount[row] = tail - rowChildStart[row];
+            if (fraction > 0 && tree.Cumulative[n] <= (long)(tree.Cumulative[parent] * fraction))
+            {
+                trimmed += tree.Cumulative[n];
+                rowOf[n] = -1;
+                continue;
+            }
+            rowOf[n] = 1;
+            keptCount++;
+            var depth = tree.Depth[n];
+            if (depth >= perDepth.Length)
+            {
+                Array.Resize(ref perDepth, Math.Max(perDepth.Length * 2, depth + 1));
+            }
+            perDepth[depth]++;
+            height = Math.Max(height, depth);
         }
-        Array.Resize(ref order, tail);
-        return order;
-    }
 
+        // Counting sort by depth: the first row of each depth, then every kept node in depth-first order.
+        var next = new int[height + 1];
+        for (var d = 1; d <= height; d++)
+        {
+            next[d] = next[d - 1] + perDepth[d - 1];
+        }
+        var rows = new int[keptCount];
+        for (var n = 0; n < count; n++)
+        {
+            if (rowOf[n] > 0)
+            {
+                var row = next[tree.Depth[n]]++;
+                rows[row] = n;
+                rowOf[n] = row;
+            }
+        }
+
+        rowParent = new int[keptCount];
+        valueOffset = new long[keptCount];
+        rowChildStart = new int[keptCount];
+        rowChildCount = new int[keptCount];
+        rowParent[0] = -1;
+        for (var r = 1; r < keptCount; r++)
+        {
+            var parent = rowOf[tree.Parent[rows[r]]];
+            rowParent[r] = parent;
+            // Siblings are consecutive rows: the first starts at its parent's offset, the next after its predecessor.
+            if (rowChildCount[parent]++ == 0)
+            {
+                rowChildStart[parent] = r;
+                valueOffset[r] = valueOffset[parent];
+            }
+            else
+            {
+                valueOffset[r] = valueOffset[r - 1] + tree.Cumulative[rows[r - 1]];
+            }
+        }
+        return rows;
+    }
 
     /// <summary>
     /// Writes the kept rows as one Arrow record, filling each column's buffer directly by row index. The children
@@ -630,10 +658,6 @@ internal static class FlamegraphArrowBuilder
         var childOffsetBytes = new byte[(count + 1) * sizeof(int)];
         var childOffsets = MemoryMarshal.Cast<byte, int>(childOffsetBytes.AsSpan());
         var childValidity = new NullBitmap(count);
-        var cumulative = new long[count];
-        var flat = new long[count];
-        var diff = new long[count];
-        var depth = new long[count];
         var labelKeys = GroupLabelKeys(set, groupBy);
         var labelColumns = new DictionaryColumn[labelKeys.Length];
         for (var i = 0; i < labelColumns.Length; i++)
@@ -655,10 +679,6 @@ internal static class FlamegraphArrowBuilder
             var node = rows[r];
             var f = tree.Frame[node];
             var conflicts = tree.Conflicts[node];
-            cumulative[r] = tree.Cumulative[node];
-            flat[r] = tree.Flat[node];
-            diff[r] = tree.Diff[node];
-            depth[r] = tree.Depth[node];
             parent[r] = rowParent[r];
             childOffsets[r] = childEnd;
             if (rowChildCount[r] == 0)
@@ -672,7 +692,7 @@ internal static class FlamegraphArrowBuilder
                     childValues[childEnd++] = (uint)(rowChildStart[r] + c);
                 }
             }
-            var group = tree.Group[node];
+            var group = tree.GroupOf(node);
             for (var i = 0; i < labelColumns.Length; i++)
             {
                 labelColumns[i].Append(group > 0 ? LabelValue(set.LabelSets[group], labelKeys[i]) : 0);
@@ -763,7 +783,7 @@ internal static class FlamegraphArrowBuilder
         var childrenType = new ListType(UInt32Type.Default);
         var childrenArray = new ListArray(childrenType, count, new ArrowBuffer(childOffsetBytes), childValueColumn.Build(),
             childValidity.Build(), childValidity.NullCount);
-        var cumulativeArray = ArrowColumns.Unsigned(cumulative);
+        var cumulativeArray = ArrowColumns.Unsigned(tree.Cumulative, rows);
         var columns = new List<(string Name, IArrowArray Array, bool Nullable)>
         {
             ("labels_only", labelsOnly.Build(), true),
@@ -779,10 +799,10 @@ internal static class FlamegraphArrowBuilder
             ("children", childrenArray, true),
             ("parent", parentColumn.Build(), false),
             ("cumulative", cumulativeArray, false),
-            ("flat", ArrowColumns.Unsigned(flat), false),
-            ("diff", ArrowColumns.Signed(diff), false),
+            ("flat", ArrowColumns.Unsigned(tree.Flat, rows), false),
+            ("diff", tree.Diff is null ? ArrowColumns.Zeros(Int8Type.Default, count) : ArrowColumns.Signed(tree.Diff, rows), false),
             ("timestamp", timestampColumn.Build(), false),
-            ("depth", ArrowColumns.Unsigned(depth), false),
+            ("depth", ArrowColumns.Unsigned(tree.Depth, rows), false),
             // Parca gives value_offset the cumulative column's width: offsets never exceed the root's total.
             ("value_offset", ArrowColumns.UnsignedOfWidth(valueOffset.AsSpan(0, count), cumulativeArray.Data.DataType), false),
         };

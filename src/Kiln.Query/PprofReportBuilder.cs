@@ -12,7 +12,7 @@ namespace Kiln.Query;
 /// </summary>
 internal static class PprofReportBuilder
 {
-    public static byte[] Build(StackSet set, Profile source, string sampleType)
+    public static byte[] Build(StackSet set, PprofHeader header)
     {
         var output = new Profile();
         var strings = new Dictionary<string, long>(StringComparer.Ordinal);
@@ -27,18 +27,14 @@ internal static class PprofReportBuilder
             return id;
         }
         Str("");
-        output.SampleType.Add(new Kiln.Profiles.Pprof.ValueType { Type = Str(sampleType), Unit = Str(set.Unit) });
-        if (source.PeriodType is { } period)
+        output.SampleType.Add(new Kiln.Profiles.Pprof.ValueType { Type = Str(header.SampleType), Unit = Str(set.Unit) });
+        if (header.PeriodType is var (periodType, periodUnit))
         {
-            output.PeriodType = new Kiln.Profiles.Pprof.ValueType
-            {
-                Type = Str(At(source, period.Type)),
-                Unit = Str(At(source, period.Unit)),
-            };
+            output.PeriodType = new Kiln.Profiles.Pprof.ValueType { Type = Str(periodType), Unit = Str(periodUnit) };
         }
-        output.Period = source.Period;
-        output.TimeNanos = source.TimeNanos;
-        output.DurationNanos = source.DurationNanos;
+        output.Period = header.Period;
+        output.TimeNanos = header.TimeNanos;
+        output.DurationNanos = header.DurationNanos;
 
         for (var m = 0; m < set.Mappings.Count; m++)
         {
@@ -101,9 +97,6 @@ internal static class PprofReportBuilder
         return PprofCodec.Encode(output);
     }
 
-    private static string At(Profile profile, long index) =>
-        index > 0 && index < profile.StringTable.Count ? profile.StringTable[(int)index] : "";
-
     private static ulong LocationId(StackSet set, Profile output, List<int> frames,
         Dictionary<(int Location, string Lines), ulong> locations,
         Dictionary<(int, int, int, long), ulong> functions, Func<string, long> str)
@@ -152,3 +145,6 @@ internal static class PprofReportBuilder
         return id;
     }
 }
+
+/// <summary>What the pprof report copies from the source profile: the reported sample type, the period type and unit (if any), period and time span.</summary>
+internal readonly record struct PprofHeader(string SampleType, (string Type, string Unit)? PeriodType, long Period, long TimeNanos, long DurationNanos);

@@ -1,4 +1,5 @@
 using Kiln.Api.Query;
+using Kiln.Profiles;
 using Kiln.Profiles.Pprof;
 using ReportType = Kiln.Api.Query.QueryRequest.Types.ReportType;
 
@@ -18,6 +19,64 @@ public static class ReportBuilder
     {
         ArgumentNullException.ThrowIfNull(profile);
         ArgumentNullException.ThrowIfNull(options);
+        if (CheckType(type, options))
+        {
+            return new QueryResponse { ProfileMetadata = BuildMetadata(profile) };
+        }
+
+        var valueIndex = ResolveValueIndex(profile, options.SampleTypeIndex, nameof(profile));
+        var sampleType = profile.SampleType[valueIndex];
+        var set = new StackSet { Unit = At(profile, sampleType.Unit) };
+        if (baseline is null)
+        {
+            set.Add(profile, valueIndex, baseline: false, valueScale: 1, diffScale: 0);
+        }
+        else
+        {
+            var baseIndex = ResolveBaselineIndex(profile, sampleType, baseline, valueIndex);
+            var (compareRatio, baseRatio) = DiffRatios(SumValues(profile, valueIndex), SumValues(baseline, baseIndex), options.AbsoluteDiff);
+            set.Add(profile, valueIndex, baseline: false, valueScale: 1, diffScale: compareRatio);
+            set.Add(baseline, baseIndex, baseline: true, valueScale: 0, diffScale: -baseRatio);
+        }
+        var header = new PprofHeader(At(profile, sampleType.Type),
+            profile.PeriodType is { } period ? (At(profile, period.Type), At(profile, period.Unit)) : null,
+            profile.Period, profile.TimeNanos, profile.DurationNanos);
+        return Report(type, set, header, options);
+    }
+
+    /// <summary>
+    /// Builds the <paramref name="type"/> report of a store's merge result, diffed against <paramref name="baseline"/>
+    /// when one is given; the same reports as <see cref="Build(ReportType, Profile, Profile?, ReportOptions)"/>
+    /// without going through pprof. A merge result has one sample type, so <c>SampleTypeIndex</c> is not used.
+    /// </summary>
+    /// <exception cref="ArgumentException">The report type is not supported or an option is invalid.</exception>
+    public static QueryResponse Build(ReportType type, MergedStacks profile, MergedStacks? baseline, ReportOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        ArgumentNullException.ThrowIfNull(options);
+        if (CheckType(type, options))
+        {
+            return new QueryResponse { ProfileMetadata = BuildMetadata(profile) };
+        }
+        var set = new StackSet { Unit = profile.Type.SampleUnit };
+        if (baseline is null)
+        {
+            set.Add(profile, baseline: false, valueScale: 1, diffScale: 0);
+        }
+        else
+        {
+            var (compareRatio, baseRatio) = DiffRatios(profile.Total(), baseline.Total(), options.AbsoluteDiff);
+            set.Add(profile, baseline: false, valueScale: 1, diffScale: compareRatio);
+            set.Add(baseline, baseline: true, valueScale: 0, diffScale: -baseRatio);
+        }
+        var header = new PprofHeader(profile.Type.SampleType, (profile.Type.PeriodType, profile.Type.PeriodUnit),
+            profile.Period, profile.TimeNanos, profile.DurationNanos);
+        return Report(type, set, header, options);
+    }
+
+    /// <summary>Refuses unsupported report types and invalid options; true when the report is PROFILE_METADATA.</summary>
+    private static bool CheckType(ReportType type, ReportOptions options)
+    {
         switch (type)
         {
             case ReportType.Source:
@@ -33,7 +92,7 @@ public static class ReportBuilder
                     $"Report type {type} (the deprecated flame graph tree) is not supported; request REPORT_TYPE_FLAMEGRAPH_ARROW.",
                     nameof(type));
             case ReportType.ProfileMetadata:
-                return new QueryResponse { ProfileMetadata = BuildMetadata(profile) };
+                return true;
             case ReportType.Pprof:
             case ReportType.Top:
             case ReportType.Callgraph:
@@ -48,20 +107,11 @@ public static class ReportBuilder
             throw new ArgumentException(
                 $"node_trim_threshold must be a percentage in [0, 100]. Actual value: {threshold}.", nameof(options));
         }
+        return false;
+    }
 
-        var valueIndex = ResolveValueIndex(profile, options.SampleTypeIndex, nameof(profile));
-        var sampleType = profile.SampleType[valueIndex];
-        var set = new StackSet { Unit = At(profile, sampleType.Unit) };
-        if (baseline is null)
-        {
-            set.Add(profile, valueIndex, baseline: false, valueScale: 1, diffScale: 0);
-        }
-        else
-        {
-            var baseIndex = ResolveBaselineIndex(profile, sampleType, baseline, valueIndex);
-            AddDiff(set, profile, valueIndex, baseline, baseIndex, options.AbsoluteDiff);
-        }
-
+    private static QueryResponse Report(ReportType type, StackSet set, PprofHeader header, ReportOptions options)
+    {
         var unfiltered = set.KeptTotal();
         ProfileFilter.Apply(set, options.Filters);
         var total = set.KeptTotal();
@@ -81,8 +131,7 @@ public static class ReportBuilder
                 response.Callgraph = CallgraphBuilder.Build(set, FunctionAggregate.Build(set, withEdges: true));
                 break;
             default:
-                response.Pprof = Google.Protobuf.ByteString.CopyFrom(
-                    PprofReportBuilder.Build(set, profile, At(profile, sampleType.Type)));
+                response.Pprof = Google.Protobuf.ByteString.CopyFrom(PprofReportBuilder.Build(set, header));
                 break;
         }
         return response;
@@ -92,15 +141,13 @@ public static class ReportBuilder
     /// Parca's ComputeDiff: the compared profile's samples keep their values and contribute them as diff; the
     /// baseline's contribute 0 to the values and minus their value to the diff. Unless absolute, the profile with the
     /// smaller total has its diff contribution scaled by total(larger)/total(smaller) so that a diff of two windows
-    /// of different length shows relative change.
+    /// of different length shows relative change. Returns the diff scales of the compared profile and the baseline.
     /// </summary>
-    private static void AddDiff(StackSet set, Profile profile, int valueIndex, Profile baseline, int baseIndex, bool absolute)
+    private static (double Compare, double Base) DiffRatios(long compareTotal, long baseTotal, bool absolute)
     {
         double compareRatio = 1, baseRatio = 1;
         if (!absolute)
         {
-            var compareTotal = SumValues(profile, valueIndex);
-            var baseTotal = SumValues(baseline, baseIndex);
             if (compareTotal > baseTotal && baseTotal > 0)
             {
                 baseRatio = (double)compareTotal / baseTotal;
@@ -110,8 +157,7 @@ public static class ReportBuilder
                 compareRatio = (double)baseTotal / compareTotal;
             }
         }
-        set.Add(profile, valueIndex, baseline: false, valueScale: 1, diffScale: compareRatio);
-        set.Add(baseline, baseIndex, baseline: true, valueScale: 0, diffScale: -baseRatio);
+        return (compareRatio, baseRatio);
     }
 
     private static long SumValues(Profile profile, int index)
@@ -199,6 +245,39 @@ public static class ReportBuilder
                 if (key.Length > 0)
                 {
                     keys.Add(key);
+                }
+            }
+        }
+        var metadata = new ProfileMetadata();
+        metadata.MappingFiles.AddRange(files);
+        metadata.Labels.AddRange(keys);
+        return metadata;
+    }
+
+    private static ProfileMetadata BuildMetadata(MergedStacks profile)
+    {
+        var files = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var mapping in profile.Mappings)
+        {
+            var file = profile.Strings[mapping.File];
+            if (file.Length > 0)
+            {
+                files.Add(file);
+            }
+        }
+        var used = new bool[profile.LabelSets.Count];
+        foreach (var labelSet in profile.SampleLabels)
+        {
+            used[labelSet] = true;
+        }
+        var keys = new SortedSet<string>(StringComparer.Ordinal);
+        for (var i = 1; i < used.Length; i++)
+        {
+            if (used[i])
+            {
+                foreach (var (key, _) in profile.LabelSets[i])
+                {
+                    keys.Add(profile.Strings[key]);
                 }
             }
         }

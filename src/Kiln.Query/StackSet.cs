@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Kiln.Profiles;
 using Kiln.Profiles.Pprof;
 
 namespace Kiln.Query;
@@ -88,6 +89,18 @@ internal sealed class StackSet
     public void DropSample(int sample) => _sampleKept[sample] = false;
 
     public void DropFrame(int frame) => _frameKept[frame] = false;
+
+    /// <summary>The number of frames of all samples, kept or not: a bound on what <see cref="CopyFrames"/> returns in total.</summary>
+    public int FrameCountUpperBound()
+    {
+        var locations = CollectionsMarshal.AsSpan(Locations);
+        var frames = 0;
+        foreach (var location in CollectionsMarshal.AsSpan(_stack))
+        {
+            frames += locations[location].FrameCount;
+        }
+        return frames;
+    }
 
     /// <summary>Sum of the values of kept samples.</summary>
     public long KeptTotal()
@@ -235,6 +248,98 @@ internal sealed class StackSet
             _labelSets.Add(InternLabels(sample, labelBuffer, Str));
         }
 
+        ResetKeepFlags();
+    }
+
+    /// <summary>
+    /// Appends the samples of a store's merge result, as <see cref="Add(Profile, int, bool, long, double)"/> does for a
+    /// pprof profile: each location's frames once, then each sample's stack as a copy of its location indices.
+    /// </summary>
+    public void Add(MergedStacks merged, bool baseline, long valueScale, double diffScale)
+    {
+        var strings = new int[merged.Strings.Count];
+        Array.Fill(strings, -1);
+        int Str(int index)
+        {
+            if (index <= 0)
+            {
+                return 0;
+            }
+            ref var id = ref strings[index];
+            if (id < 0)
+            {
+                id = Strings.Intern(merged.Strings[index]);
+            }
+            return id;
+        }
+
+        var mappingBase = Mappings.Count;
+        foreach (var m in merged.Mappings)
+        {
+            Mappings.Add(new MappingInfo(Str(m.File), Str(m.BuildId), m.Start, m.Limit, m.Offset,
+                m.HasFunctions, m.HasFilenames, m.HasLineNumbers, m.HasInlineFrames));
+        }
+        var locationBase = Locations.Count;
+        var functions = CollectionsMarshal.AsSpan(merged.Functions);
+        var lines = CollectionsMarshal.AsSpan(merged.Lines);
+        Frames.EnsureCapacity(Frames.Count + Math.Max(lines.Length, merged.Locations.Count));
+        foreach (var loc in merged.Locations)
+        {
+            var mapping = loc.Mapping < 0 ? -1 : mappingBase + loc.Mapping;
+            var first = Frames.Count;
+            var index = Locations.Count;
+            if (loc.LineCount == 0)
+            {
+                Frames.Add(new FrameInfo(0, 0, 0, 0, 0, loc.Address, mapping, index, Symbolized: false, Inlined: false));
+            }
+            for (var l = 0; l < loc.LineCount; l++)
+            {
+                ref readonly var line = ref lines[loc.FirstLine + l];
+                ref readonly var fn = ref functions[line.Function];
+                Frames.Add(new FrameInfo(Str(fn.Name), Str(fn.SystemName), Str(fn.Filename), fn.StartLine, line.Line,
+                    loc.Address, mapping, index, Symbolized: true, Inlined: l < loc.LineCount - 1));
+            }
+            Locations.Add(new LocationInfo(loc.Address, mapping, loc.IsFolded, first, Frames.Count - first));
+        }
+
+        var labelSets = new int[merged.LabelSets.Count];
+        var pairs = new List<(int Key, int Value)>();
+        for (var i = 1; i < labelSets.Length; i++)
+        {
+            pairs.Clear();
+            foreach (var (key, value) in merged.LabelSets[i])
+            {
+                pairs.Add((Str(key), Str(value)));
+            }
+            labelSets[i] = InternLabelSet(CollectionsMarshal.AsSpan(pairs));
+        }
+
+        var values = CollectionsMarshal.AsSpan(merged.Values);
+        _stack.EnsureCapacity(_stack.Count + merged.StackLocations.Count);
+        for (var s = 0; s < values.Length; s++)
+        {
+            var raw = values[s];
+            var value = raw * valueScale;
+            var diff = (long)(raw * diffScale);
+            if (value == 0 && diff == 0)
+            {
+                continue;
+            }
+            foreach (var location in merged.Stack(s))
+            {
+                _stack.Add(locationBase + location);
+            }
+            _offsets.Add(_stack.Count);
+            _values.Add(value);
+            _diffs.Add(diff);
+            _fromBaseline.Add(baseline);
+            _labelSets.Add(labelSets[merged.SampleLabels[s]]);
+        }
+        ResetKeepFlags();
+    }
+
+    private void ResetKeepFlags()
+    {
         Array.Resize(ref _frameKept, Frames.Count);
         Array.Resize(ref _sampleKept, _values.Count);
         _frameKept.AsSpan().Fill(true);

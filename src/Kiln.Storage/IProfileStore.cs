@@ -24,11 +24,11 @@ public interface IProfileStore : IAsyncDisposable
     Task<IReadOnlyList<SeriesPoints>> QueryRangeAsync(ProfileSelector selector, TimeRange range, TimeSpan step, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Merges every matching sample in <paramref name="range"/> into one pprof profile with a single sample type,
+    /// Merges every matching sample in <paramref name="range"/> into one profile with a single sample type,
     /// or null when nothing matches. Labels named in <paramref name="keepLabels"/> (series or per-sample labels)
-    /// are kept on the samples as pprof string labels; all others are merged away.
+    /// are kept on the samples; all others are merged away.
     /// </summary>
-    Task<Profile?> MergeAsync(ProfileSelector selector, TimeRange range, IReadOnlyCollection<string> keepLabels, CancellationToken cancellationToken);
+    Task<MergedStacks?> MergeAsync(ProfileSelector selector, TimeRange range, IReadOnlyCollection<string> keepLabels, CancellationToken cancellationToken);
 
     /// <summary>Deletes samples older than <paramref name="cutoff"/> and the stacks and symbols no longer used.</summary>
     Task<RetentionStats> DeleteBeforeAsync(DateTimeOffset cutoff, CancellationToken cancellationToken);

@@ -90,7 +90,7 @@ public sealed class StoreDeduplicationTests : IDisposable
     {
         var merged = await store.MergeAsync(new ProfileSelector(s_type, []), TimeRange.All, [], CancellationToken.None);
         Assert.NotNull(merged);
-        return FoldedStacks.ToFolded(merged).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+        return FoldedStacks.ToFolded(merged.ToProfile()).Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(line => line.Split(' '))
             .ToDictionary(parts => parts[0], parts => long.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture));
     }

@@ -138,8 +138,8 @@ internal sealed class QueryGrpcService(IProfileStore store) : QueryService.Query
             GroupBy = request.GroupBy?.Fields.ToArray() ?? [],
             AbsoluteDiff = request.Diff is { HasAbsolute: true, Absolute: true },
         };
-        Kiln.Profiles.Pprof.Profile profile;
-        Kiln.Profiles.Pprof.Profile? baseline = null;
+        MergedStacks profile;
+        MergedStacks? baseline = null;
         switch (request.Mode)
         {
             case QueryRequest.Types.Mode.Merge:
@@ -177,7 +177,7 @@ internal sealed class QueryGrpcService(IProfileStore store) : QueryService.Query
         }
     });
 
-    private Task<Kiln.Profiles.Pprof.Profile> Side(ProfileDiffSelection side, string where, IReadOnlyCollection<string> keepLabels, CancellationToken cancellationToken) =>
+    private Task<MergedStacks> Side(ProfileDiffSelection side, string where, IReadOnlyCollection<string> keepLabels, CancellationToken cancellationToken) =>
         side.Mode switch
         {
             ProfileDiffSelection.Types.Mode.Merge when side.Merge is not null => Merge(side.Merge, $"{where}.merge", keepLabels, cancellationToken),
@@ -185,14 +185,14 @@ internal sealed class QueryGrpcService(IProfileStore store) : QueryService.Query
             _ => throw Invalid($"{where}: mode {side.Mode} needs {(side.Mode == ProfileDiffSelection.Types.Mode.Merge ? "merge" : "single")} to be set"),
         };
 
-    private async Task<Kiln.Profiles.Pprof.Profile> Merge(MergeProfile merge, string where, IReadOnlyCollection<string> keepLabels, CancellationToken cancellationToken)
+    private async Task<MergedStacks> Merge(MergeProfile merge, string where, IReadOnlyCollection<string> keepLabels, CancellationToken cancellationToken)
     {
         var selector = ParseQuery(merge.Query, $"{where}.query");
         var range = RequiredRange(merge.Start, merge.End, where);
         return await store.MergeAsync(selector, range, keepLabels, cancellationToken).ConfigureAwait(false) ?? EmptyProfile(selector.Type);
     }
 
-    private async Task<Kiln.Profiles.Pprof.Profile> Single(SingleProfile single, string where, IReadOnlyCollection<string> keepLabels, CancellationToken cancellationToken)
+    private async Task<MergedStacks> Single(SingleProfile single, string where, IReadOnlyCollection<string> keepLabels, CancellationToken cancellationToken)
     {
         var selector = ParseQuery(single.Query, $"{where}.query");
         if (single.Time is null)
@@ -312,18 +312,7 @@ internal sealed class QueryGrpcService(IProfileStore store) : QueryService.Query
         return labels;
     }
 
-    private static Kiln.Profiles.Pprof.Profile EmptyProfile(Kiln.Profiles.ProfileType type)
-    {
-        var profile = new Kiln.Profiles.Pprof.Profile();
-        profile.StringTable.Add("");
-        profile.StringTable.Add(type.SampleType);
-        profile.StringTable.Add(type.SampleUnit);
-        profile.StringTable.Add(type.PeriodType);
-        profile.StringTable.Add(type.PeriodUnit);
-        profile.SampleType.Add(new Kiln.Profiles.Pprof.ValueType { Type = 1, Unit = 2 });
-        profile.PeriodType = new Kiln.Profiles.Pprof.ValueType { Type = 3, Unit = 4 };
-        return profile;
-    }
+    private static MergedStacks EmptyProfile(Kiln.Profiles.ProfileType type) => new(type, 0, 0, 0);
 
     private static ProfileStoreLabelSet ToLabelSet(LabelSet labels)
     {

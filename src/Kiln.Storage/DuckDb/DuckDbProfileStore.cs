@@ -182,7 +182,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
     }
 
     /// <inheritdoc />
-    public async Task<Profile?> MergeAsync(ProfileSelector selector, TimeRange range, IReadOnlyCollection<string> keepLabels, CancellationToken cancellationToken)
+    public async Task<MergedStacks?> MergeAsync(ProfileSelector selector, TimeRange range, IReadOnlyCollection<string> keepLabels, CancellationToken cancellationToken)
     {
         var matched = MatchSeries(selector, range);
         if (matched.Count == 0)
@@ -212,7 +212,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
                 r.Read();
                 (period, first, last) = (r.GetInt64(0), r.GetInt64(1), r.GetInt64(2));
             }
-            var builder = new MergedProfileBuilder(_symbols, selector.Type, period, first, Math.Max(0, last - first));
+            using var builder = new MergedStacksBuilder(_symbols, selector.Type, period, first, Math.Max(0, last - first));
             using (var command = connection.CreateCommand())
             {
                 command.CommandText = sql;
@@ -226,12 +226,12 @@ public sealed partial class DuckDbProfileStore : IProfileStore
                         cancellationToken.ThrowIfCancellationRequested();
                         if (bySeries)
                         {
-                            var series = seriesById![reader.GetInt32(0)];
-                            builder.Add(reader.GetInt32(1), reader.GetInt32(2), series.Labels, keepLabels, reader.GetInt64(3));
+                            var seriesId = reader.GetInt32(0);
+                            builder.Add(reader.GetInt32(1), seriesId, seriesById![seriesId].Labels, reader.GetInt32(2), keepLabels, reader.GetInt64(3));
                         }
                         else
                         {
-                            builder.Add(reader.GetInt32(0), 0, null, keepLabels, reader.GetInt64(1));
+                            builder.Add(reader.GetInt32(0), reader.GetInt64(1));
                         }
                     }
                 }
@@ -240,8 +240,22 @@ public sealed partial class DuckDbProfileStore : IProfileStore
                     _symbolsLock.ExitReadLock();
                 }
             }
-            LogMerged(_logger, matched.Count, builder.SampleCount, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-            return builder.IsEmpty ? null : builder.Build();
+            if (builder.IsEmpty)
+            {
+                return null;
+            }
+            MergedStacks result;
+            _symbolsLock.EnterReadLock();
+            try
+            {
+                result = builder.Build();
+            }
+            finally
+            {
+                _symbolsLock.ExitReadLock();
+            }
+            LogMerged(_logger, matched.Count, result.SampleCount, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            return result;
         }, cancellationToken).ConfigureAwait(false);
     }
 

@@ -1,0 +1,78 @@
+using System.Diagnostics;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Net.Client;
+using Kiln.Api.Query;
+using Kiln.Profiles.Selectors;
+using Kiln.Query;
+using Kiln.Storage;
+using Kiln.Storage.DuckDb;
+using Microsoft.Extensions.Logging.Abstractions;
+using ReportType = Kiln.Api.Query.QueryRequest.Types.ReportType;
+
+namespace Kiln.Bench;
+
+/// <summary>
+/// `--query-dir DIR [--rounds N]`: the merge query alone, in this process, over a data directory a run kept
+/// (`--keep 1`): per round the store's merge and the FLAMEGRAPH_ARROW report separately, so a profiler (perf with
+/// DOTNET_PerfMapEnabled=1) sees only the query path. No server, gRPC or ingest. With `--server 1`, the same query
+/// through gRPC to a `kiln server` started on that directory, timed as the client sees it, with the server's CPU time.
+/// </summary>
+internal static class QueryOnly
+{
+    public static async Task RunServerAsync(string kilnDll, string dataDir, int rounds)
+    {
+        await using var server = await ServerProcess.StartAsync(kilnDll, dataDir);
+        using var channel = GrpcChannel.ForAddress(server.Address, new GrpcChannelOptions { MaxReceiveMessageSize = null });
+        var query = new QueryService.QueryServiceClient(channel);
+        var types = await query.ProfileTypesAsync(new ProfileTypesRequest());
+        var series = await query.SeriesAsync(new SeriesRequest());
+        var request = new QueryRequest
+        {
+            Mode = QueryRequest.Types.Mode.Merge,
+            Merge = new MergeProfile
+            {
+                Query = $"{Corpus.ProfileName}:samples:count:cpu:nanoseconds:delta{{}}",
+                Start = Timestamp.FromDateTimeOffset(DateTimeOffset.UnixEpoch.AddSeconds(1)),
+                End = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow),
+            },
+            ReportType = QueryRequest.Types.ReportType.FlamegraphArrow,
+        };
+        Console.WriteLine($"query through the server: {series.Series.Count} series of {types.Types_.Count} type(s)");
+        for (var round = 0; round < rounds; round++)
+        {
+            var cpu = server.CpuTime;
+            var t = Stopwatch.GetTimestamp();
+            var response = await query.QueryAsync(request);
+            var elapsed = Stopwatch.GetElapsedTime(t);
+            Console.WriteLine($"round {round}: {elapsed.TotalMilliseconds:F0} ms, server CPU {(server.CpuTime - cpu).TotalMilliseconds:F0} ms, " +
+                $"{response.FlamegraphArrow.Record.Length:N0} bytes of Arrow");
+        }
+    }
+
+    public static async Task RunAsync(string dataDir, int rounds)
+    {
+        await using var store = DuckDbProfileStore.Open(dataDir, NullLogger.Instance);
+        var selector = SelectorParser.ParseQuery($"{Corpus.ProfileName}:samples:count:cpu:nanoseconds:delta{{}}");
+        var series = store.GetSeries(TimeRange.All);
+        var range = new TimeRange(series.Min(s => s.MinTimeNanos), series.Max(s => s.MaxTimeNanos) + 1);
+        Console.WriteLine($"query only: {series.Count} series over {(range.EndNanos - range.StartNanos) / 1e9:F0} s");
+        for (var round = 0; round < rounds; round++)
+        {
+            var (gen0, gen2, pause, allocated) = (GC.CollectionCount(0), GC.CollectionCount(2), GC.GetTotalPauseDuration(), GC.GetTotalAllocatedBytes());
+            var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+            var t = Stopwatch.GetTimestamp();
+            var profile = await store.MergeAsync(selector, range, [], CancellationToken.None) ?? throw new InvalidOperationException("nothing merged");
+            var merge = Stopwatch.GetElapsedTime(t);
+            t = Stopwatch.GetTimestamp();
+            var response = ReportBuilder.Build(ReportType.FlamegraphArrow, profile, null, new ReportOptions());
+            var report = Stopwatch.GetElapsedTime(t);
+            t = Stopwatch.GetTimestamp();
+            var size = Google.Protobuf.MessageExtensions.ToByteArray(response).Length;
+            var serialize = Stopwatch.GetElapsedTime(t);
+            Console.WriteLine($"round {round}: merge {merge.TotalMilliseconds:F0} ms ({profile.SampleCount:N0} stacks), flame graph {report.TotalMilliseconds:F0} ms, " +
+                $"response serialized {serialize.TotalMilliseconds:F0} ms ({size:N0} bytes); total {(merge + report + serialize).TotalMilliseconds:F0} ms, " +
+                $"CPU {(Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds:F0} ms; GCs {GC.CollectionCount(0) - gen0} (gen2 {GC.CollectionCount(2) - gen2}), " +
+                $"paused {(GC.GetTotalPauseDuration() - pause).TotalMilliseconds:F0} ms, allocated {(GC.GetTotalAllocatedBytes() - allocated) >> 20} MB");
+        }
+    }
+}
