@@ -14,24 +14,11 @@ using Kiln.Bench;
 //   dotnet run -c Release --project bench/Kiln.Bench -- [--hosts 100] [--procs 10] [--minutes 10] [--concurrency 4] [--keep 1]
 //   [--store 1]: the store alone, in this process (no server, no gRPC), to tell its share of the CPU
 //   [--phases 1]: per-profile time of pprof parsing and stack keys, one thread
-//   [--query-dir DIR [--rounds 5] [--server 1]]: the merge query alone, in this process (or through a server started
-//   on DIR), over the data of a kept run
+//   [--query-dir DIR [--rounds 5] [--server 1] [--extend-minutes N]]: the merge query alone, in this process (or through
+//   a server started on DIR), over the data of a kept run (its first minute copied to N minutes first)
 var queryDirAt = Array.IndexOf(args, "--query-dir");
 var queryDir = queryDirAt >= 0 && queryDirAt + 1 < args.Length ? args[queryDirAt + 1] : null;
 var arguments = ParseArgs(queryDir is null ? args : [.. args.Where((_, i) => i != queryDirAt && i != queryDirAt + 1)]);
-if (queryDir is not null)
-{
-    if (arguments.GetValueOrDefault("server", 0) != 0)
-    {
-        await QueryOnly.RunServerAsync(Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../../src/Kiln.Cli/bin/Release/net10.0/kiln.dll")),
-            queryDir, arguments.GetValueOrDefault("rounds", 5));
-    }
-    else
-    {
-        await QueryOnly.RunAsync(queryDir, arguments.GetValueOrDefault("rounds", 5));
-    }
-    return 0;
-}
 var hosts = arguments.GetValueOrDefault("hosts", 100);
 var procs = arguments.GetValueOrDefault("procs", 10);
 var minutes = arguments.GetValueOrDefault("minutes", 10);
@@ -43,6 +30,23 @@ if (!File.Exists(kilnDll))
 {
     Console.Error.WriteLine($"build the CLI first: dotnet build -c Release src/Kiln.Cli ({kilnDll} is missing)");
     return 2;
+}
+if (queryDir is not null)
+{
+    if (arguments.GetValueOrDefault("extend-minutes", 0) is > 1 and var extend)
+    {
+        QueryOnly.Extend(queryDir, extend);
+    }
+    if (arguments.GetValueOrDefault("server", 0) != 0)
+    {
+        // KILN_BENCH_KILN_DLL: another build of the server (e.g. the commit before a change) to compare on the same data.
+        await QueryOnly.RunServerAsync(Environment.GetEnvironmentVariable("KILN_BENCH_KILN_DLL") ?? kilnDll, queryDir, arguments.GetValueOrDefault("rounds", 5));
+    }
+    else
+    {
+        await QueryOnly.RunAsync(queryDir, arguments.GetValueOrDefault("rounds", 5));
+    }
+    return 0;
 }
 var dataDir = Path.Combine(Path.GetTempPath(), $"kiln-bench-{Environment.ProcessId}");
 Directory.CreateDirectory(dataDir);
