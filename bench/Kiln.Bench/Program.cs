@@ -14,8 +14,9 @@ using Kiln.Bench;
 //   dotnet run -c Release --project bench/Kiln.Bench -- [--hosts 100] [--procs 10] [--minutes 10] [--concurrency 4] [--keep 1]
 //   [--store 1]: the store alone, in this process (no server, no gRPC), to tell its share of the CPU
 //   [--phases 1]: per-profile time of pprof parsing and stack keys, one thread
-//   [--query-dir DIR [--rounds 5] [--server 1] [--extend-minutes N]]: the merge query alone, in this process (or through
-//   a server started on DIR), over the data of a kept run (its first minute copied to N minutes first)
+//   [--query-dir DIR [--rounds 5] [--server 1] [--extend-minutes N] [--rollup 1] [--offset-minutes O --range-minutes R]]:
+//   the merge query alone, in this process (or through a server started on DIR), over the data of a kept run (its first
+//   minute copied to N minutes first; rolled up first; over R minutes from O minutes after its start instead of all)
 var queryDirAt = Array.IndexOf(args, "--query-dir");
 var queryDir = queryDirAt >= 0 && queryDirAt + 1 < args.Length ? args[queryDirAt + 1] : null;
 var arguments = ParseArgs(queryDir is null ? args : [.. args.Where((_, i) => i != queryDirAt && i != queryDirAt + 1)]);
@@ -37,10 +38,15 @@ if (queryDir is not null)
     {
         QueryOnly.Extend(queryDir, extend);
     }
+    if (arguments.GetValueOrDefault("rollup", 0) != 0)
+    {
+        await QueryOnly.RollUpAsync(queryDir);
+    }
     if (arguments.GetValueOrDefault("server", 0) != 0)
     {
         // KILN_BENCH_KILN_DLL: another build of the server (e.g. the commit before a change) to compare on the same data.
-        await QueryOnly.RunServerAsync(Environment.GetEnvironmentVariable("KILN_BENCH_KILN_DLL") ?? kilnDll, queryDir, arguments.GetValueOrDefault("rounds", 5));
+        await QueryOnly.RunServerAsync(Environment.GetEnvironmentVariable("KILN_BENCH_KILN_DLL") ?? kilnDll, queryDir, arguments.GetValueOrDefault("rounds", 5),
+            arguments.GetValueOrDefault("offset-minutes", 0), arguments.GetValueOrDefault("range-minutes", 0));
     }
     else
     {

@@ -48,8 +48,32 @@ internal static class QueryOnly
         Console.WriteLine($"extended to {minutes} min: {Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture):N0} sample rows in {clock.Elapsed.TotalSeconds:F0} s");
     }
 
-    public static async Task RunServerAsync(string kilnDll, string dataDir, int rounds)
+    /// <summary>`--rollup 1`: rolls up every bucket of the kept data in this process, as the server's roll-up pass would.</summary>
+    public static async Task RollUpAsync(string dataDir)
     {
+        await using var store = DuckDbProfileStore.Open(dataDir, NullLogger.Instance);
+        var clock = Stopwatch.StartNew();
+        var buckets = await store.RollUpAsync(DateTimeOffset.UtcNow, CancellationToken.None);
+        Console.WriteLine($"rolled up {buckets} bucket(s) in {clock.Elapsed.TotalSeconds:F1} s");
+    }
+
+    /// <summary>
+    /// The merge through a server; with <paramref name="rangeMinutes"/> &gt; 0 over [first profile + offset, + range)
+    /// instead of everything, so that the range cuts roll-up buckets as a "last hour" query does.
+    /// </summary>
+    public static async Task RunServerAsync(string kilnDll, string dataDir, int rounds, int offsetMinutes = 0, int rangeMinutes = 0)
+    {
+        var start = DateTimeOffset.UnixEpoch.AddSeconds(1);
+        var end = DateTimeOffset.UtcNow;
+        if (rangeMinutes > 0)
+        {
+            using var db = new DuckDB.NET.Data.DuckDBConnection($"Data Source={Path.Combine(dataDir, DuckDbProfileStore.FileName)}");
+            db.Open();
+            using var first = db.CreateCommand();
+            first.CommandText = "SELECT MIN(ts) FROM profiles";
+            start = TimeRange.FromNanos(Convert.ToInt64(first.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture)).AddMinutes(offsetMinutes);
+            end = start.AddMinutes(rangeMinutes);
+        }
         await using var server = await ServerProcess.StartAsync(kilnDll, dataDir);
         using var channel = GrpcChannel.ForAddress(server.Address, new GrpcChannelOptions { MaxReceiveMessageSize = null });
         var query = new QueryService.QueryServiceClient(channel);
@@ -61,12 +85,12 @@ internal static class QueryOnly
             Merge = new MergeProfile
             {
                 Query = $"{Corpus.ProfileName}:samples:count:cpu:nanoseconds:delta{{}}",
-                Start = Timestamp.FromDateTimeOffset(DateTimeOffset.UnixEpoch.AddSeconds(1)),
-                End = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow),
+                Start = Timestamp.FromDateTimeOffset(start),
+                End = Timestamp.FromDateTimeOffset(end),
             },
             ReportType = QueryRequest.Types.ReportType.FlamegraphArrow,
         };
-        Console.WriteLine($"query through the server: {series.Series.Count} series of {types.Types_.Count} type(s)");
+        Console.WriteLine($"query through the server: {series.Series.Count} series of {types.Types_.Count} type(s), {start:HH:mm:ss} to {end:HH:mm:ss}");
         for (var round = 0; round < rounds; round++)
         {
             var cpu = server.CpuTime;

@@ -74,6 +74,7 @@ public static class KilnServer
         services.AddSingleton<RawProfileIngester>();
         services.AddSingleton<AgentRegistry>();
         services.AddHostedService<RetentionService>();
+        services.AddHostedService<RollupService>();
         services.AddGrpc(grpc =>
         {
             grpc.MaxReceiveMessageSize = (int)options.MaxRequestBytes;

@@ -30,6 +30,12 @@ public interface IProfileStore : IAsyncDisposable
     /// </summary>
     Task<MergedStacks?> MergeAsync(ProfileSelector selector, TimeRange range, IReadOnlyCollection<string> keepLabels, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Sums the samples of time buckets that ended at or before <paramref name="before"/> into roll-ups that later merges
+    /// read instead of the raw rows (an engine without roll-ups does nothing). Returns the number of buckets rolled up.
+    /// </summary>
+    Task<int> RollUpAsync(DateTimeOffset before, CancellationToken cancellationToken);
+
     /// <summary>Deletes samples older than <paramref name="cutoff"/> and the stacks and symbols no longer used.</summary>
     Task<RetentionStats> DeleteBeforeAsync(DateTimeOffset cutoff, CancellationToken cancellationToken);
 

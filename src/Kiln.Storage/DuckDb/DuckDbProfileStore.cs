@@ -191,11 +191,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
         }
         var bySeries = keepLabels.Count > 0;
         var groupColumns = bySeries ? "series_id, stack_id, labels_id" : "stack_id";
-        var sql = $"""
-            SELECT {groupColumns}, SUM(value)::BIGINT AS v
-            FROM samples WHERE {SeriesPredicate(matched)} AND ts >= {range.StartNanos} AND ts < {range.EndNanos}
-            GROUP BY {groupColumns}
-            """;
+        var seriesPredicate = SeriesPredicate(matched);
         var periodSql = $"""
             SELECT COALESCE(MAX(period), 0)::BIGINT, COALESCE(MIN(ts), 0)::BIGINT, COALESCE(MAX(ts + duration), 0)::BIGINT
             FROM profiles WHERE {SeriesPredicate(matched)} AND ts >= {range.StartNanos} AND ts < {range.EndNanos}
@@ -204,6 +200,13 @@ public sealed partial class DuckDbProfileStore : IProfileStore
         {
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
             using var connection = OpenReader();
+            // One snapshot for the list of rolled-up buckets and the sums (see DuckDbProfileStore.Rollups.cs).
+            using var transaction = connection.BeginTransaction();
+            var sql = $"""
+                SELECT {groupColumns}, SUM(value)::BIGINT AS v
+                FROM {MergeSource(connection, seriesPredicate, groupColumns, range)}
+                GROUP BY {groupColumns}
+                """;
             long period, first, last;
             using (var command = connection.CreateCommand())
             {
@@ -414,6 +417,8 @@ public sealed partial class DuckDbProfileStore : IProfileStore
     {
         var added = new AddedSymbols();
         var seriesTimes = new List<(SeriesEntry Series, long Min, long Max)>();
+        var writtenTimes = new List<long>();
+        List<(int Width, long Bucket)> touchedBuckets;
         long rows = 0;
         var profiles = 0;
         var duplicates = 0;
@@ -447,6 +452,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
                             .AppendValue((int)sampleRows)
                             .EndRow();
                         seriesTimes.Add((series, p.TimeNanos, p.TimeNanos));
+                        writtenTimes.Add(p.TimeNanos);
                         pendingRows += sampleRows;
                     }
                     pending.Stats = new WriteStats(pending.Profiles.Count, pendingRows, added.Stacks.Count - startStacks);
@@ -455,8 +461,10 @@ public sealed partial class DuckDbProfileStore : IProfileStore
                 }
             }
             AppendSymbols(added);
+            touchedBuckets = InvalidateRollups(writtenTimes);
             transaction.Commit();
         }
+        MarkPending(touchedBuckets);
         // Only now is the data durable: publish the series' new time spans to readers.
         foreach (var (series, min, max) in seriesTimes)
         {
@@ -651,6 +659,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
                 _symbols.LoadSampleLabels(r.GetInt32(0), r.GetString(1));
             }
         }
+        LoadRollups();
     }
 
     private static byte[] ReadBlob(System.Data.Common.DbDataReader reader, int ordinal)
@@ -684,8 +693,10 @@ public sealed partial class DuckDbProfileStore : IProfileStore
                 }
                 command.CommandText = "DELETE FROM stacks WHERE id NOT IN (SELECT DISTINCT stack_id FROM samples)";
                 command.ExecuteNonQuery();
+                DeleteRollupsBefore(cutoffNanos);
                 transaction.Commit();
             }
+            ForgetRollupsBefore(cutoffNanos);
             _symbolsLock.EnterWriteLock();
             try
             {

@@ -4,7 +4,8 @@ namespace Kiln.Storage.DuckDb;
 /// The tables of the embedded store. Symbols and stacks are stored once and referenced by dense integer ids;
 /// ids are assigned by <see cref="SymbolTable"/> in memory, so the tables carry no index or constraint that
 /// would slow appends. <c>samples</c> is append-ordered by time, which lets DuckDB's zone maps skip row groups
-/// outside a queried range.
+/// outside a queried range. <c>sample_rollups</c> holds the sums of whole buckets listed in <c>rollup_buckets</c>
+/// (see DuckDbProfileStore.Rollups.cs).
 /// </summary>
 internal static class Schema
 {
@@ -20,5 +21,7 @@ internal static class Schema
         CREATE TABLE IF NOT EXISTS sample_labels (id INTEGER, labels VARCHAR);
         CREATE TABLE IF NOT EXISTS profiles (series_id INTEGER, ts BIGINT, duration BIGINT, period BIGINT, total BIGINT, sample_rows INTEGER);
         CREATE TABLE IF NOT EXISTS samples (series_id INTEGER, ts BIGINT, stack_id INTEGER, labels_id INTEGER, value BIGINT);
+        CREATE TABLE IF NOT EXISTS sample_rollups (width BIGINT, bucket BIGINT, series_id INTEGER, stack_id INTEGER, labels_id INTEGER, value BIGINT);
+        CREATE TABLE IF NOT EXISTS rollup_buckets (width BIGINT, bucket BIGINT);
         """;
 }

@@ -1,0 +1,265 @@
+using DuckDB.NET.Data;
+using Microsoft.Extensions.Logging;
+
+namespace Kiln.Storage.DuckDb;
+
+/// <summary>
+/// Roll-ups: per (series, stack, sample labels) sums of whole 10-minute and 1-hour buckets, so that a merge over a long
+/// range reads one row per distinct stack and series per bucket instead of one per profile. A bucket is rolled up only
+/// once it ended (<see cref="RollUpAsync"/>); a merge sums the rolled buckets that lie wholly inside its range and the
+/// raw samples of the rest (the range's edges, buckets not rolled yet). Three things keep roll-ups equal to the raw
+/// rows they replace: a write that lands in a rolled bucket deletes that bucket's roll-up in its own transaction;
+/// retention deletes the roll-ups of every bucket that starts before its cutoff (a bucket it cuts is read raw, then
+/// rolled again); and a merge reads the list of rolled buckets and the sums in one transaction, so it never sees a
+/// bucket invalidated in one and not the other.
+/// </summary>
+public sealed partial class DuckDbProfileStore
+{
+    /// <summary>Roll-up bucket widths in nanoseconds, widest first; each divides the one before.</summary>
+    internal static readonly long[] RollupWidths = [3_600_000_000_000, 600_000_000_000];
+
+    // The writer's view (under _writeGate): per width, buckets holding samples that are not rolled up, and rolled buckets.
+    private readonly HashSet<long>[] _pendingBuckets = [[], []];
+    private readonly HashSet<long>[] _rolledBuckets = [[], []];
+
+    /// <summary>Start of the <paramref name="width"/>-wide bucket holding <paramref name="ts"/>.</summary>
+    internal static long BucketOf(long ts, long width) => ts - (((ts % width) + width) % width);
+
+    /// <summary>
+    /// Rolls up every bucket that ended at or before <paramref name="before"/> and holds samples not rolled up yet,
+    /// narrowest first, one bucket per hold of the writer's lock. Returns the number of buckets rolled up.
+    /// </summary>
+    public Task<int> RollUpAsync(DateTimeOffset before, CancellationToken cancellationToken) =>
+        Task.Run(() => RollUp(TimeRange.ToNanos(before), cancellationToken), cancellationToken);
+
+    private int RollUp(long beforeNanos, CancellationToken cancellationToken)
+    {
+        var done = 0;
+        for (var w = RollupWidths.Length - 1; w >= 0; w--)
+        {
+            var width = RollupWidths[w];
+            while (true)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                lock (_writeGate)
+                {
+                    long? next = null;
+                    foreach (var bucket in _pendingBuckets[w])
+                    {
+                        if (bucket + width <= beforeNanos && (next is null || bucket < next))
+                        {
+                            next = bucket;
+                        }
+                    }
+                    if (next is not { } start)
+                    {
+                        break;
+                    }
+                    RollUpBucket(w, start);
+                }
+                done++;
+            }
+        }
+        if (done > 0)
+        {
+            LogRolledUp(_logger, done);
+        }
+        return done;
+    }
+
+    private void RollUpBucket(int w, long start)
+    {
+        var width = RollupWidths[w];
+        // A wide bucket whose narrower buckets are all rolled sums their rows instead of the raw samples.
+        var narrower = w + 1 < RollupWidths.Length ? RollupWidths[w + 1] : 0;
+        var fromNarrower = narrower > 0 && !_pendingBuckets[w + 1].Any(b => b >= start && b < start + width);
+        var source = fromNarrower
+            ? $"sample_rollups WHERE width = {narrower} AND bucket >= {start} AND bucket < {start + width}"
+            : $"samples WHERE ts >= {start} AND ts < {start + width}";
+        using (var transaction = _writer.BeginTransaction())
+        {
+            Execute($"""
+                INSERT INTO sample_rollups
+                SELECT {width}, {start}, series_id, stack_id, labels_id, SUM(value)::BIGINT FROM {source}
+                GROUP BY series_id, stack_id, labels_id
+                """);
+            Execute($"INSERT INTO rollup_buckets VALUES ({width}, {start})");
+            transaction.Commit();
+        }
+        _pendingBuckets[w].Remove(start);
+        _rolledBuckets[w].Add(start);
+    }
+
+    /// <summary>
+    /// In the writer's transaction: the roll-ups of the buckets the batch writes into stop being valid. Returns the
+    /// (width index, bucket) pairs to mark pending once the transaction commits.
+    /// </summary>
+    private List<(int Width, long Bucket)> InvalidateRollups(IEnumerable<long> times)
+    {
+        var touched = new List<(int, long)>();
+        var seen = new HashSet<(int, long)>();
+        foreach (var ts in times)
+        {
+            for (var w = 0; w < RollupWidths.Length; w++)
+            {
+                var bucket = BucketOf(ts, RollupWidths[w]);
+                if (!seen.Add((w, bucket)))
+                {
+                    continue;
+                }
+                touched.Add((w, bucket));
+                if (_rolledBuckets[w].Contains(bucket))
+                {
+                    Execute($"DELETE FROM sample_rollups WHERE width = {RollupWidths[w]} AND bucket = {bucket}");
+                    Execute($"DELETE FROM rollup_buckets WHERE width = {RollupWidths[w]} AND bucket = {bucket}");
+                }
+            }
+        }
+        return touched;
+    }
+
+    /// <summary>After the writer's commit: the buckets written into hold samples that are not rolled up.</summary>
+    private void MarkPending(List<(int Width, long Bucket)> touched)
+    {
+        foreach (var (w, bucket) in touched)
+        {
+            _rolledBuckets[w].Remove(bucket);
+            _pendingBuckets[w].Add(bucket);
+        }
+    }
+
+    /// <summary>In retention's transaction: roll-ups of buckets that start before the cutoff go with the samples.</summary>
+    private void DeleteRollupsBefore(long cutoffNanos)
+    {
+        Execute($"DELETE FROM sample_rollups WHERE bucket < {cutoffNanos}");
+        Execute($"DELETE FROM rollup_buckets WHERE bucket < {cutoffNanos}");
+    }
+
+    /// <summary>After retention's commit: buckets wholly deleted are forgotten, a bucket the cutoff cuts is pending again.</summary>
+    private void ForgetRollupsBefore(long cutoffNanos)
+    {
+        for (var w = 0; w < RollupWidths.Length; w++)
+        {
+            var width = RollupWidths[w];
+            var cut = BucketOf(cutoffNanos, width);
+            var hadData = _pendingBuckets[w].Contains(cut) || _rolledBuckets[w].Contains(cut);
+            _pendingBuckets[w].RemoveWhere(b => b < cutoffNanos);
+            _rolledBuckets[w].RemoveWhere(b => b < cutoffNanos);
+            if (hadData && cut < cutoffNanos)
+            {
+                _pendingBuckets[w].Add(cut);
+            }
+        }
+    }
+
+    private void LoadRollups()
+    {
+        for (var w = 0; w < RollupWidths.Length; w++)
+        {
+            _pendingBuckets[w].Clear();
+            _rolledBuckets[w].Clear();
+        }
+        using var command = _writer.CreateCommand();
+        command.CommandText = "SELECT width, bucket FROM rollup_buckets";
+        using (var r = command.ExecuteReader())
+        {
+            while (r.Read())
+            {
+                var w = Array.IndexOf(RollupWidths, r.GetInt64(0));
+                if (w >= 0)
+                {
+                    _rolledBuckets[w].Add(r.GetInt64(1));
+                }
+            }
+        }
+        for (var w = 0; w < RollupWidths.Length; w++)
+        {
+            var width = RollupWidths[w];
+            command.CommandText = $"SELECT DISTINCT ts - ((ts % {width}) + {width}) % {width} FROM profiles";
+            using var r = command.ExecuteReader();
+            while (r.Read())
+            {
+                var bucket = r.GetInt64(0);
+                if (!_rolledBuckets[w].Contains(bucket))
+                {
+                    _pendingBuckets[w].Add(bucket);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The FROM clause of a merge over <paramref name="range"/>: rolled buckets wholly inside it (widest first) from
+    /// <c>sample_rollups</c>, everything else from <c>samples</c>. Must run in the transaction that runs the merge.
+    /// </summary>
+    private static string MergeSource(DuckDBConnection connection, string seriesPredicate, string columns, TimeRange range)
+    {
+        var rolled = new List<(long Width, long Bucket)>();
+        using (var command = connection.CreateCommand())
+        {
+            command.CommandText = $"SELECT width, bucket FROM rollup_buckets WHERE bucket >= {range.StartNanos} AND bucket < {range.EndNanos} ORDER BY bucket";
+            using var r = command.ExecuteReader();
+            while (r.Read())
+            {
+                var (width, bucket) = (r.GetInt64(0), r.GetInt64(1));
+                if (bucket + width <= range.EndNanos)
+                {
+                    rolled.Add((width, bucket));
+                }
+            }
+        }
+        // Carve the range: widest rolled buckets first, then narrower ones inside what is left; the rest is raw.
+        var raw = new List<(long Start, long End)> { (range.StartNanos, range.EndNanos) };
+        var parts = new List<string>();
+        foreach (var width in RollupWidths)
+        {
+            var next = new List<(long Start, long End)>();
+            foreach (var (start, end) in raw)
+            {
+                var at = start;
+                long runStart = 0, runEnd = 0;
+                foreach (var (w, bucket) in rolled)
+                {
+                    if (w != width || bucket < at || bucket + width > end)
+                    {
+                        continue;
+                    }
+                    if (bucket > at)
+                    {
+                        next.Add((at, bucket));
+                    }
+                    // Adjacent rolled buckets are read as one range of the roll-up table.
+                    if (runEnd != bucket)
+                    {
+                        AddRollups(parts, columns, seriesPredicate, width, runStart, runEnd);
+                        runStart = bucket;
+                    }
+                    runEnd = bucket + width;
+                    at = bucket + width;
+                }
+                AddRollups(parts, columns, seriesPredicate, width, runStart, runEnd);
+                if (at < end)
+                {
+                    next.Add((at, end));
+                }
+            }
+            raw = next;
+        }
+        foreach (var (start, end) in raw)
+        {
+            parts.Add($"SELECT {columns}, value FROM samples WHERE {seriesPredicate} AND ts >= {start} AND ts < {end}");
+        }
+        return parts.Count == 0 ? $"(SELECT {columns}, value FROM samples WHERE false)" : "(" + string.Join("\nUNION ALL ", parts) + ")";
+    }
+
+    private static void AddRollups(List<string> parts, string columns, string seriesPredicate, long width, long start, long end)
+    {
+        if (end > start)
+        {
+            parts.Add($"SELECT {columns}, value FROM sample_rollups WHERE width = {width} AND bucket >= {start} AND bucket < {end} AND {seriesPredicate}");
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Rolled up {Buckets} bucket(s)")]
+    private static partial void LogRolledUp(ILogger logger, int buckets);
+}

@@ -1,0 +1,141 @@
+using Google.Protobuf;
+using Kiln.Profiles;
+using Kiln.Profiles.Pprof;
+using Kiln.Profiles.Selectors;
+using Kiln.Storage;
+using Kiln.Storage.DuckDb;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Kiln.Server.Tests;
+
+/// <summary>
+/// Merges read rolled-up buckets instead of raw samples, and give what the raw samples give: for ranges that cut
+/// buckets, after a late write into a rolled bucket, after retention cut a bucket, with labels kept, after a restart.
+/// Every check compares a store that rolls up with one that never does, fed the same writes.
+/// </summary>
+public sealed class RollupTests : IDisposable
+{
+    private const long Minute = 60_000_000_000;
+    private const long Hour = 60 * Minute;
+    private static readonly ProfileType s_type = ProfileType.Parse("test:samples:count:cpu:nanoseconds:delta");
+
+    // Six hours ago, on the hour, plus 13 minutes: the data starts inside a bucket.
+    private static readonly long s_hour0 = DuckDbProfileStore.BucketOf(TimeRange.ToNanos(DateTimeOffset.UtcNow.AddHours(-6)), Hour);
+    private static readonly long s_start = s_hour0 + 13 * Minute;
+
+    private readonly string _rolledDirectory = KilnProcess.CreateTempDirectory("kiln-rollup-");
+    private readonly string _rawDirectory = KilnProcess.CreateTempDirectory("kiln-raw-");
+
+    public void Dispose()
+    {
+        KilnProcess.TryDeleteDirectory(_rolledDirectory);
+        KilnProcess.TryDeleteDirectory(_rawDirectory);
+    }
+
+    private static Profile Build(long time, int k) => new ProfileBuilder()
+        .AddSampleType("samples", "count")
+        .SetPeriod("cpu", "nanoseconds", 10_000_000)
+        .SetTime(time, 10_000_000_000)
+        .AddSample([new FrameSpec("leaf", "a.c", 3, MappingFile: "/bin/app", BuildId: "abc", Address: 0x1000), new FrameSpec("main", "a.c", 1, MappingFile: "/bin/app", BuildId: "abc", Address: 0x2000)], [1 + k], [("thread", k % 2 == 0 ? "even" : "odd")])
+        .AddSample([new FrameSpec($"f{k % 5}", "b.c", 9, MappingFile: "/bin/app", BuildId: "abc", Address: 0x3000 + (ulong)(k % 5) * 16), new FrameSpec("main", "a.c", 1, MappingFile: "/bin/app", BuildId: "abc", Address: 0x2000)], [100 + k])
+        .Build();
+
+    private static async Task WriteAsync(IProfileStore store, long time, int k)
+    {
+        using var view = new PprofView();
+        view.Parse(Build(time, k).ToByteArray());
+        var labels = LabelSet.From([new Kiln.Profiles.Label("instance", k % 3 == 0 ? "a" : "b")]);
+        await store.WriteAsync([new IngestProfile(s_type, labels, view, 0, view.TimeNanos, view.DurationNanos)], CancellationToken.None);
+    }
+
+    private static async Task<string> MergedAsync(IProfileStore store, TimeRange range, IReadOnlyCollection<string>? keep = null)
+    {
+        var merged = await store.MergeAsync(new ProfileSelector(s_type, []), range, keep ?? [], CancellationToken.None);
+        if (merged is null)
+        {
+            return "";
+        }
+        var profile = merged.ToProfile();
+        var lines = profile.Sample.Select(s =>
+            string.Join(';', s.LocationId.Select(id => profile.StringTable[(int)profile.Function[(int)profile.Location[(int)id - 1].Line[0].FunctionId - 1].Name]))
+            + " " + string.Join(',', s.Label.Select(l => $"{profile.StringTable[(int)l.Key]}={profile.StringTable[(int)l.Str]}"))
+            + " " + s.Value[0]);
+        return string.Join('\n', lines.Order(StringComparer.Ordinal));
+    }
+
+    private static readonly TimeRange[] s_ranges =
+    [
+        TimeRange.All,
+        new(s_hour0 + Hour, s_hour0 + 2 * Hour),                           // one whole hour
+        new(s_hour0 + 37 * Minute, s_hour0 + 2 * Hour + 11 * Minute),      // cuts a 10-minute bucket at both ends
+        new(s_hour0 + Hour + 10 * Minute, s_hour0 + Hour + 20 * Minute),   // one 10-minute bucket
+        new(s_hour0 + 50 * Minute, s_hour0 + 3 * Hour + 30 * Minute),      // hours and 10-minute buckets and edges
+        new(s_start + 14 * Minute, s_start + 14 * Minute + 1),             // one profile, as SINGLE asks
+    ];
+
+    private static async Task AssertSameAsync(IProfileStore rolled, IProfileStore raw, string when)
+    {
+        foreach (var range in s_ranges)
+        {
+            Assert.True(await MergedAsync(raw, range) == await MergedAsync(rolled, range), $"{when}: merge over [{range.StartNanos}, {range.EndNanos}) differs");
+        }
+        Assert.Equal(await MergedAsync(raw, TimeRange.All, ["instance", "thread"]), await MergedAsync(rolled, TimeRange.All, ["instance", "thread"]));
+    }
+
+    [Fact]
+    public async Task Rolled_up_merges_equal_raw_merges()
+    {
+        await using var rolled = DuckDbProfileStore.Open(_rolledDirectory, NullLogger.Instance);
+        await using var raw = DuckDbProfileStore.Open(_rawDirectory, NullLogger.Instance);
+        // A profile every 7 minutes for 4 hours.
+        for (var k = 0; k < 35; k++)
+        {
+            await WriteAsync(rolled, s_start + k * 7 * Minute, k);
+            await WriteAsync(raw, s_start + k * 7 * Minute, k);
+        }
+        // Up to the end of the third hour: the fourth and fifth stay raw.
+        Assert.True(await rolled.RollUpAsync(TimeRange.FromNanos(s_hour0 + 3 * Hour), CancellationToken.None) > 0);
+        await AssertSameAsync(rolled, raw, "after the roll-up");
+        Assert.Equal(0, await rolled.RollUpAsync(TimeRange.FromNanos(s_hour0 + 3 * Hour), CancellationToken.None));
+
+        // A late profile in a rolled hour and 10-minute bucket counts once, before and after the next roll-up.
+        await WriteAsync(rolled, s_hour0 + Hour + 15 * Minute + 1, 99);
+        await WriteAsync(raw, s_hour0 + Hour + 15 * Minute + 1, 99);
+        await AssertSameAsync(rolled, raw, "after a late write");
+        Assert.True(await rolled.RollUpAsync(TimeRange.FromNanos(s_hour0 + 3 * Hour), CancellationToken.None) >= 2);
+        await AssertSameAsync(rolled, raw, "after rolling the late write up");
+
+        // Retention cutting an hour and a 10-minute bucket: what is left is read raw, then rolled up again.
+        var cutoff = TimeRange.FromNanos(s_hour0 + Hour + 25 * Minute);
+        await rolled.DeleteBeforeAsync(cutoff, CancellationToken.None);
+        await raw.DeleteBeforeAsync(cutoff, CancellationToken.None);
+        await AssertSameAsync(rolled, raw, "after retention");
+        Assert.True(await rolled.RollUpAsync(DateTimeOffset.UtcNow, CancellationToken.None) > 0);
+        await AssertSameAsync(rolled, raw, "after rolling up what retention left");
+    }
+
+    [Fact]
+    public async Task Roll_ups_survive_a_restart_and_late_writes_after_it()
+    {
+        await using var raw = DuckDbProfileStore.Open(_rawDirectory, NullLogger.Instance);
+        await using (var rolled = DuckDbProfileStore.Open(_rolledDirectory, NullLogger.Instance))
+        {
+            for (var k = 0; k < 20; k++)
+            {
+                await WriteAsync(rolled, s_start + k * 7 * Minute, k);
+                await WriteAsync(raw, s_start + k * 7 * Minute, k);
+            }
+            Assert.True(await rolled.RollUpAsync(DateTimeOffset.UtcNow, CancellationToken.None) > 0);
+        }
+        await using (var reopened = DuckDbProfileStore.Open(_rolledDirectory, NullLogger.Instance))
+        {
+            await AssertSameAsync(reopened, raw, "after a restart");
+            Assert.Equal(0, await reopened.RollUpAsync(DateTimeOffset.UtcNow, CancellationToken.None));
+            await WriteAsync(reopened, s_hour0 + 2 * Hour + 5 * Minute, 42);
+            await WriteAsync(raw, s_hour0 + 2 * Hour + 5 * Minute, 42);
+            await AssertSameAsync(reopened, raw, "after a late write following a restart");
+            Assert.Equal(2, await reopened.RollUpAsync(DateTimeOffset.UtcNow, CancellationToken.None));
+            await AssertSameAsync(reopened, raw, "after rolling it up");
+        }
+    }
+}
