@@ -3,16 +3,17 @@ using Kiln.Agent.Profiling;
 using Kiln.Agent.Sampling;
 using Kiln.Agent.Shipping;
 using Kiln.Symbolization;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Hosting.Internal;
 using Microsoft.Extensions.Logging;
 using Prometheus;
 
 namespace Kiln.Agent.Hosting;
 
-/// <summary>Builds the <c>kiln agent</c> application: the sampling pipeline plus /metrics and /healthz on <see cref="AgentOptions.HttpAddress"/>.</summary>
+/// <summary>Builds the <c>kiln agent</c> application: the sampling pipeline plus /metrics and /healthz on
+/// <see cref="AgentOptions.HttpAddress"/> (<see cref="AgentHttpEndpoint"/>), on the generic host without ASP.NET Core.</summary>
 public static class KilnAgent
 {
     /// <summary>
@@ -25,7 +26,7 @@ public static class KilnAgent
     /// <param name="options">The agent's settings.</param>
     /// <param name="logging">Adjusts logging.</param>
     /// <param name="configure">Adjusts the builder last, e.g. to replace the host lifetime when another component decides when to stop.</param>
-    public static WebApplication Build(AgentOptions options, Action<ILoggingBuilder>? logging = null, Action<WebApplicationBuilder>? configure = null)
+    public static IHost Build(AgentOptions options, Action<ILoggingBuilder>? logging = null, Action<HostApplicationBuilder>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         var errors = options.Validate();
@@ -34,20 +35,19 @@ public static class KilnAgent
             throw new ArgumentException(string.Join(Environment.NewLine, errors));
         }
         var rules = options.ConfigPath is null ? [] : AgentConfig.Load(options.ConfigPath).RelabelConfigs;
-        AgentOptions.TryParseEndpoint(options.HttpAddress, out var endpoint);
 
-        // Kiln reads no appsettings.json. Left on, the host watches the working directory's whole tree for one, and on
-        // a busy tree (a build, a data directory) that watcher alone cost the agent a third of its CPU.
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
-        {
-            Args = ["--hostBuilder:reloadConfigOnChange=false"],
-            ContentRootPath = AppContext.BaseDirectory,
-        });
-        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        // Nothing but what the agent uses: configuration from the environment (Logging__LogLevel__Kiln=Debug), console
+        // logging. Kiln reads no appsettings.json; a host that looks for one watches the working directory's whole
+        // tree, and on a busy tree (a build, a data directory) that watcher alone cost the agent a third of its CPU.
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
+        builder.Configuration.AddEnvironmentVariables();
+        builder.Services.AddSingleton<IHostLifetime, ConsoleLifetime>(); // Ctrl-C and SIGTERM stop it
+        builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
+        builder.Logging.AddConsole();
+        builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
         builder.Logging.AddFilter("System.Net.Http", LogLevel.Warning);
         builder.Logging.AddFilter("Grpc.Net.Client", LogLevel.Warning);
         logging?.Invoke(builder.Logging);
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(endpoint!));
 
         // Load and attach first: a missing capability or a kernel refusal ends the command before anything listens.
         using var bootstrapLogging = LoggerFactory.Create(b => logging?.Invoke(b));
@@ -75,6 +75,9 @@ public static class KilnAgent
             services.AddSingleton(sp => new ProfileShipper(options.Shipping, sp.GetRequiredService<ILogger<ProfileShipper>>()));
             services.AddSingleton<ProcessWatcher>();
             services.AddSingleton<AgentHealth>();
+            // Listening first: an address in use stops the start before the pipeline runs.
+            services.AddSingleton<AgentHttpEndpoint>();
+            services.AddHostedService(sp => sp.GetRequiredService<AgentHttpEndpoint>());
             services.AddHostedService<AgentWorker>();
 
             configure?.Invoke(builder);
@@ -84,18 +87,7 @@ public static class KilnAgent
             var symbolizer = app.Services.GetRequiredService<Symbolizer>();
             Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>
                 AgentMetrics.Snapshot(shipper.Counters, shipper.BufferFill, options.Shipping.BufferSize, symbolizer.Counters, sampler.DroppedWindows));
-            app.MapMetrics("/metrics");
-            // A plain request delegate: a handler with injected parameters would be compiled from expression trees,
-            // which costs the agent megabytes of memory for one endpoint.
-            var health = app.Services.GetRequiredService<AgentHealth>();
-            app.MapGet("/healthz", context =>
-            {
-                var healthy = health.IsHealthy(options.Sampling.ProfilingDuration, out var since);
-                context.Response.StatusCode = healthy ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
-                context.Response.ContentType = "text/plain; charset=utf-8";
-                return context.Response.WriteAsync(healthy ? "ok\n" : $"no profiling window completed for {since.TotalSeconds:F0} s\n");
-            });
-            app.Lifetime.ApplicationStopped.Register(() =>
+            app.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopped.Register(() =>
             {
                 sampler.Dispose();
                 shipper.Dispose();

@@ -83,7 +83,7 @@ internal static class AgentCommand
             {
                 return exitCode;
             }
-            await using (app.ConfigureAwait(false))
+            using (app)
             {
                 try
                 {
@@ -102,7 +102,7 @@ internal static class AgentCommand
     }
 
     /// <summary>Builds the agent application, or prints why it cannot start and picks the exit code.</summary>
-    internal static bool TryBuild(AgentOptions options, Action<WebApplicationBuilder>? configure, out WebApplication app, out int exitCode)
+    internal static bool TryBuild(AgentOptions options, Action<HostApplicationBuilder>? configure, out IHost app, out int exitCode)
     {
         app = null!;
         exitCode = ExitCodes.Ok;

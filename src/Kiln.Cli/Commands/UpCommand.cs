@@ -51,6 +51,7 @@ internal static class UpCommand
         // This command decides the stopping order (agent first, so its last window reaches the store), so neither
         // application reacts to Ctrl-C on its own.
         static void Unmanaged(WebApplicationBuilder builder) => builder.Services.AddSingleton<IHostLifetime, CommandLifetime>();
+        static void UnmanagedAgent(HostApplicationBuilder builder) => builder.Services.AddSingleton<IHostLifetime, CommandLifetime>();
 
         var serverErrors = serverOptions.Validate();
         if (serverErrors.Count > 0)
@@ -59,11 +60,11 @@ internal static class UpCommand
         }
         var url = KilnServer.DisplayUrl(serverOptions);
         agentOptions.Shipping.RemoteStoreAddress = url;
-        if (!AgentCommand.TryBuild(agentOptions, Unmanaged, out var agent, out var exitCode))
+        if (!AgentCommand.TryBuild(agentOptions, UnmanagedAgent, out var agent, out var exitCode))
         {
             return exitCode;
         }
-        await using (agent.ConfigureAwait(false))
+        using (agent)
         {
             WebApplication server;
             try
@@ -99,7 +100,7 @@ internal static class UpCommand
 
                 var stopping = new TaskCompletionSource();
                 using (cancellationToken.Register(() => stopping.TrySetResult()))
-                using (agent.Lifetime.ApplicationStopping.Register(() => stopping.TrySetResult()))
+                using (agent.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(() => stopping.TrySetResult()))
                 using (server.Lifetime.ApplicationStopping.Register(() => stopping.TrySetResult()))
                 {
                     await stopping.Task.ConfigureAwait(false);
