@@ -70,9 +70,10 @@ public sealed class Symbolizer
     /// Takes a snapshot of a running process — its memory maps and an open handle on each executable file it maps —
     /// so that its addresses can still be named if it exits before they are symbolized (within
     /// <see cref="SymbolizerOptions.Retention"/>). Cheap (no ELF parsing) and does not wait for a symbolization in
-    /// progress. Call it when a process is first seen and after it exec'd.
+    /// progress. Call it when a process is first seen and after it exec'd. Returns the maps it read (shared: do not
+    /// modify them), or null when the process is gone.
     /// </summary>
-    public void Prepare(int pid)
+    public Mapping[]? Prepare(int pid)
     {
         Mapping[] maps;
         try
@@ -81,7 +82,7 @@ public sealed class Symbolizer
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return; // already gone
+            return null; // already gone
         }
         var start = ProcFs.ReadStartTime(pid, _options.ProcRoot);
         var handles = new Microsoft.Win32.SafeHandles.SafeFileHandle?[maps.Length];
@@ -99,6 +100,24 @@ public sealed class Symbolizer
             old.Dispose();
             return snapshot;
         });
+        return maps;
+    }
+
+    /// <summary>
+    /// The process's memory maps as this symbolizer last read them from the running process, if that was at most
+    /// <paramref name="maxAge"/> ago; otherwise null. Lets another reader of <c>/proc/PID/maps</c> (the unwind tables)
+    /// use a read made moments ago by a symbolization instead of asking the kernel to format them again. The array is
+    /// shared: do not modify it.
+    /// </summary>
+    public Mapping[]? RecentMaps(int pid, TimeSpan maxAge)
+    {
+        lock (_gate)
+        {
+            return _processes.TryGetValue(pid, out var entry) && entry.LiveMapsReadAt != 0
+                && Environment.TickCount64 - entry.LiveMapsReadAt <= (long)maxAge.TotalMilliseconds
+                ? entry.Mappings
+                : null;
+        }
     }
 
     private void SymbolizeUserLocked(int pid, ReadOnlySpan<ulong> addresses, Span<SymbolizedFrame> frames)
@@ -359,6 +378,7 @@ public sealed class Symbolizer
         }
         entry.ReleaseHandles(); // alive: its files are opened through /proc when needed
         SetMappings(entry, maps, ProcFs.ReadStartTime(entry.Pid, _options.ProcRoot));
+        entry.LiveMapsReadAt = now;
         return true;
     }
 
@@ -493,6 +513,9 @@ public sealed class Symbolizer
         public int Pid { get; } = pid;
 
         public Mapping[] Mappings { get; set; } = [];
+
+        // When Mappings were last read from the running process (0: never, or only from its snapshot).
+        public long LiveMapsReadAt { get; set; }
 
         // Parallel to Mappings; filled lazily on the first address that hits each mapping.
         public CachedObject?[] Objects { get; set; } = [];

@@ -45,6 +45,31 @@ public class NativeSymbolizationTests
     }
 
     [Fact]
+    public void The_maps_a_symbolization_read_are_lent_while_recent_and_only_if_read_from_the_live_process()
+    {
+        var exe = Native.Compile("gcc", "hot.c", "-O0 -g -fPIE -pie");
+        using var child = new Child(exe);
+        var address = Hex(child.FirstLine.Split(' ')[1]);
+        var symbolizer = new Symbolizer();
+        Assert.Null(symbolizer.RecentMaps(child.Pid, TimeSpan.FromMinutes(1))); // never symbolized
+
+        var prepared = symbolizer.Prepare(child.Pid);
+        Assert.NotNull(prepared);
+        Assert.Contains(prepared, m => m.FilePath == exe && m.IsExecutable);
+        Assert.Null(symbolizer.RecentMaps(child.Pid, TimeSpan.FromMinutes(1))); // a snapshot is not a symbolization
+
+        symbolizer.SymbolizeUser(child.Pid, [address], new SymbolizedFrame[1]);
+        var lent = symbolizer.RecentMaps(child.Pid, TimeSpan.FromMinutes(1));
+        Assert.NotNull(lent);
+        Assert.Contains(lent, m => m.FilePath == exe && m.Start <= address && address < m.End);
+        Thread.Sleep(20);
+        Assert.Null(symbolizer.RecentMaps(child.Pid, TimeSpan.FromMilliseconds(1))); // too old for this caller
+
+        child.Kill();
+        Assert.Null(new Symbolizer().Prepare(child.Pid)); // gone
+    }
+
+    [Fact]
     public void Libc_frames_of_a_running_process_resolve()
     {
         var exe = Native.Compile("gcc", "hot.c", "-O0 -g -fPIE -pie");

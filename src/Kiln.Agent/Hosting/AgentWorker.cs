@@ -28,6 +28,8 @@ internal sealed partial class AgentWorker(
     IHostApplicationLifetime lifetime,
     ILogger<AgentWorker> logger) : BackgroundService
 {
+    private static readonly TimeSpan s_mapsReuse = TimeSpan.FromSeconds(2);
+
     private readonly HashSet<int> _sampled = [];
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -71,12 +73,13 @@ internal sealed partial class AgentWorker(
         AgentMetrics.AddWindow(window.Counters);
         AgentMetrics.ProfilesBuilt.Inc(profiles.Count);
         AgentMetrics.ProfilesDropped.WithLabels("relabeling").IncTo(profiler.ProfilesDroppedByRelabeling);
-        // Libraries loaded since (dlopen) get their unwind tables before the next window.
+        // Libraries loaded since (dlopen) get their unwind tables before the next window. Building the profiles has
+        // just re-read the maps of most of these processes: those reads are used again.
         _sampled.Clear();
         foreach (var sample in window.Samples)
             _sampled.Add(sample.Pid);
         foreach (var pid in _sampled)
-            sampler.Unwinding.Load(pid);
+            sampler.Unwinding.Load(pid, symbolizer.RecentMaps(pid, s_mapsReuse));
         // Forget processes that are gone, except those announced during this window: their samples come next window.
         var keep = watcher.TakeRecentlyPrepared();
         keep.UnionWith(LivePids(options.ProcRoot));

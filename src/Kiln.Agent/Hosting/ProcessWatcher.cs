@@ -25,7 +25,7 @@ internal sealed partial class ProcessWatcher(
     public static readonly TimeSpan PollTimeout = TimeSpan.FromMilliseconds(500);
 
     private readonly List<int> _pids = [];
-    private readonly Channel<int> _unwindQueue = Channel.CreateUnbounded<int>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    private readonly Channel<(int Pid, Mapping[]? Maps)> _unwindQueue = Channel.CreateUnbounded<(int, Mapping[]?)>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     private readonly Channel<int> _perfMapQueue = Channel.CreateUnbounded<int>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     private readonly Lock _recentGate = new();
     private HashSet<int> _recent = [];
@@ -74,9 +74,9 @@ internal sealed partial class ProcessWatcher(
     {
         try
         {
-            await foreach (var pid in _unwindQueue.Reader.ReadAllAsync(stoppingToken).ConfigureAwait(false))
+            await foreach (var (pid, maps) in _unwindQueue.Reader.ReadAllAsync(stoppingToken).ConfigureAwait(false))
             {
-                sampler.Unwinding.Load(pid);
+                sampler.Unwinding.Load(pid, maps);
                 if (!_unwindQueue.Reader.TryPeek(out _) && sampler.Unwinding.EndBurst())
                     MemoryTrim.Collect();
             }
@@ -123,8 +123,9 @@ internal sealed partial class ProcessWatcher(
         foreach (var pid in _pids)
         {
             labeler.Labels(pid);
-            symbolizer.Prepare(pid);
-            _unwindQueue.Writer.TryWrite(pid);
+            var maps = symbolizer.Prepare(pid);
+            if (maps is not null)
+                _unwindQueue.Writer.TryWrite((pid, maps));
             _perfMapQueue.Writer.TryWrite(pid);
         }
         lock (_recentGate)

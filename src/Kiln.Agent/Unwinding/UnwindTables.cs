@@ -58,16 +58,16 @@ public sealed partial class UnwindTables : IDisposable
     internal ILogger Logger { get; set; }
 
     /// <summary>
-    /// Reads the process's memory maps and (re)writes its entry for the BPF unwinder, building the tables of binaries
-    /// seen for the first time. Cheap when nothing changed since the last call (no new mapping: no write). A process
-    /// that is gone is forgotten. Returns whether the process has an entry now.
+    /// Reads the process's memory maps (unless the caller read them moments ago: <paramref name="maps"/>) and
+    /// (re)writes its entry for the BPF unwinder, building the tables of binaries seen for the first time. Cheap when
+    /// nothing changed since the last call (no new mapping: no write). A process that is gone is forgotten. Returns
+    /// whether the process has an entry now.
     /// </summary>
-    public bool Load(int pid)
+    public bool Load(int pid, Mapping[]? maps = null)
     {
-        Mapping[] maps;
         try
         {
-            maps = ProcMaps.Read(pid, _procRoot);
+            maps ??= ProcMaps.Read(pid, _procRoot);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
