@@ -14,6 +14,7 @@ using Kiln.Bench;
 //   dotnet run -c Release --project bench/Kiln.Bench -- [--hosts 100] [--procs 10] [--minutes 10] [--concurrency 4] [--keep 1]
 //   [--store 1]: the store alone, in this process (no server, no gRPC), to tell its share of the CPU
 //   [--phases 1]: per-profile time of pprof parsing and stack keys, one thread
+//   [--distinct 1]: distinct stacks per process per minute, 10 minutes and hour (the size of roll-up buckets)
 //   [--query-dir DIR [--rounds 5] [--server 1] [--extend-minutes N] [--rollup 1] [--offset-minutes O --range-minutes R]]:
 //   the merge query alone, in this process (or through a server started on DIR), over the data of a kept run (its first
 //   minute copied to N minutes first; rolled up first; over R minutes from O minutes after its start instead of all)
@@ -62,6 +63,30 @@ var corpus = new Corpus();
 var start = DateTimeOffset.UtcNow.AddHours(-2);
 var startNanos = start.ToUnixTimeMilliseconds() * 1_000_000;
 var windows = minutes * 6;
+if (arguments.GetValueOrDefault("distinct", 0) != 0)
+{
+    // How many distinct stacks one process's profiles hold per minute, 10 minutes and hour: the rows per series of a
+    // roll-up bucket of the real corpus (the --extend-minutes copies repeat one minute, so their buckets hold fewer).
+    foreach (var windowsPer in new[] { 6, 60, 360 })
+    {
+        double total = 0;
+        for (var h = 0; h < 20; h++)
+        {
+            var seen = new HashSet<string>();
+            for (var w = 0; w < windowsPer; w++)
+            {
+                foreach (var sample in corpus.Generate(h, 0, startNanos + w * Corpus.WindowNanos).Sample)
+                {
+                    seen.Add(string.Join(',', sample.LocationId));
+                }
+            }
+            total += seen.Count;
+        }
+        Console.WriteLine($"{windowsPer / 6} min: {total / 20:N0} distinct stacks per process, of {windowsPer * 300:N0} sample rows");
+    }
+    Directory.Delete(dataDir);
+    return 0;
+}
 if (arguments.GetValueOrDefault("phases", 0) != 0)
 {
     Phases.Run(corpus, hosts, procs, windows, startNanos);

@@ -5,8 +5,9 @@ using Microsoft.Extensions.Logging;
 namespace Kiln.Server;
 
 /// <summary>
-/// Rolls up the store's time buckets once they ended a grace period ago (most late profiles have arrived by then; one
-/// that arrives later invalidates its bucket's roll-up), every minute from two minutes after start.
+/// Rolls up the store's time buckets once they ended a grace period ago and were not written to during it (most late
+/// profiles have arrived by then; one that arrives later invalidates its bucket's roll-up; a backfill of old data is
+/// left alone until it stops), every minute from two minutes after start.
 /// </summary>
 internal sealed partial class RollupService(IProfileStore store, TimeProvider time, ILogger<RollupService> logger) : BackgroundService
 {

@@ -18,16 +18,18 @@ public sealed partial class DuckDbProfileStore
     /// <summary>Roll-up bucket widths in nanoseconds, widest first; each divides the one before.</summary>
     internal static readonly long[] RollupWidths = [3_600_000_000_000, 600_000_000_000];
 
-    // The writer's view (under _writeGate): per width, buckets holding samples that are not rolled up, and rolled buckets.
-    private readonly HashSet<long>[] _pendingBuckets = [[], []];
+    // The writer's view (under _writeGate): per width, buckets holding samples that are not rolled up (with the wall-clock
+    // time of the last write into each, 0 when unknown), and rolled buckets.
+    private readonly Dictionary<long, long>[] _pendingBuckets = [[], []];
     private readonly HashSet<long>[] _rolledBuckets = [[], []];
 
     /// <summary>Start of the <paramref name="width"/>-wide bucket holding <paramref name="ts"/>.</summary>
     internal static long BucketOf(long ts, long width) => ts - (((ts % width) + width) % width);
 
     /// <summary>
-    /// Rolls up every bucket that ended at or before <paramref name="before"/> and holds samples not rolled up yet,
-    /// narrowest first, one bucket per hold of the writer's lock. Returns the number of buckets rolled up.
+    /// Rolls up every bucket that ended at or before <paramref name="before"/>, holds samples not rolled up yet and was
+    /// last written to before <paramref name="before"/> (wall clock: a backfill into old buckets is left alone while it
+    /// lasts), narrowest first, one bucket per hold of the writer's lock. Returns the number of buckets rolled up.
     /// </summary>
     public Task<int> RollUpAsync(DateTimeOffset before, CancellationToken cancellationToken) =>
         Task.Run(() => RollUp(TimeRange.ToNanos(before), cancellationToken), cancellationToken);
@@ -44,9 +46,9 @@ public sealed partial class DuckDbProfileStore
                 lock (_writeGate)
                 {
                     long? next = null;
-                    foreach (var bucket in _pendingBuckets[w])
+                    foreach (var (bucket, lastWrite) in _pendingBuckets[w])
                     {
-                        if (bucket + width <= beforeNanos && (next is null || bucket < next))
+                        if (bucket + width <= beforeNanos && lastWrite <= beforeNanos && (next is null || bucket < next))
                         {
                             next = bucket;
                         }
@@ -72,7 +74,7 @@ public sealed partial class DuckDbProfileStore
         var width = RollupWidths[w];
         // A wide bucket whose narrower buckets are all rolled sums their rows instead of the raw samples.
         var narrower = w + 1 < RollupWidths.Length ? RollupWidths[w + 1] : 0;
-        var fromNarrower = narrower > 0 && !_pendingBuckets[w + 1].Any(b => b >= start && b < start + width);
+        var fromNarrower = narrower > 0 && !_pendingBuckets[w + 1].Keys.Any(b => b >= start && b < start + width);
         var source = fromNarrower
             ? $"sample_rollups WHERE width = {narrower} AND bucket >= {start} AND bucket < {start + width}"
             : $"samples WHERE ts >= {start} AND ts < {start + width}";
@@ -121,10 +123,11 @@ public sealed partial class DuckDbProfileStore
     /// <summary>After the writer's commit: the buckets written into hold samples that are not rolled up.</summary>
     private void MarkPending(List<(int Width, long Bucket)> touched)
     {
+        var now = TimeRange.ToNanos(DateTimeOffset.UtcNow);
         foreach (var (w, bucket) in touched)
         {
             _rolledBuckets[w].Remove(bucket);
-            _pendingBuckets[w].Add(bucket);
+            _pendingBuckets[w][bucket] = now;
         }
     }
 
@@ -142,12 +145,15 @@ public sealed partial class DuckDbProfileStore
         {
             var width = RollupWidths[w];
             var cut = BucketOf(cutoffNanos, width);
-            var hadData = _pendingBuckets[w].Contains(cut) || _rolledBuckets[w].Contains(cut);
-            _pendingBuckets[w].RemoveWhere(b => b < cutoffNanos);
+            var hadData = _pendingBuckets[w].ContainsKey(cut) || _rolledBuckets[w].Contains(cut);
+            foreach (var bucket in _pendingBuckets[w].Keys.Where(b => b < cutoffNanos).ToList())
+            {
+                _pendingBuckets[w].Remove(bucket);
+            }
             _rolledBuckets[w].RemoveWhere(b => b < cutoffNanos);
             if (hadData && cut < cutoffNanos)
             {
-                _pendingBuckets[w].Add(cut);
+                _pendingBuckets[w][cut] = 0;
             }
         }
     }
@@ -182,7 +188,7 @@ public sealed partial class DuckDbProfileStore
                 var bucket = r.GetInt64(0);
                 if (!_rolledBuckets[w].Contains(bucket))
                 {
-                    _pendingBuckets[w].Add(bucket);
+                    _pendingBuckets[w][bucket] = 0;
                 }
             }
         }
