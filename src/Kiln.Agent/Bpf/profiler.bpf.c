@@ -150,6 +150,10 @@ struct stack_walk {
     u32 interrupted;  // pc is where the thread was interrupted (leaf, signal), not a return address
     u32 stopped;
     u32 unknown_mapping;  // a pc of a known process fell outside every mapping with a table
+    u32 search_lo;        // find_row's bounds and lookup key (see there)
+    u32 search_hi;
+    u32 search_key;
+    u32 pad;
     struct unwind_row row;  // the row of the frame being stepped
     struct user_stack stack;
 };
@@ -264,24 +268,35 @@ static __always_inline void classify(s32 id, u32 empty, u32 collision, u32 error
 
 
 // The row covering pc in the process's mappings, or NULL (then the step uses frame pointers).
-static __always_inline struct unwind_row *find_row(struct unwind_process *proc, u64 pc)
+//
+// Both binary searches keep their bounds and lookup key in the per-CPU scratch (map memory) and read them back with
+// volatile loads each step, so the verifier sees every step start from the same state (unknown bounds) and prunes
+// the search to a line instead of a tree. With the bounds in registers, the verifier of newer kernels (6.14 on, which
+// mark a constant stack key precise to elide a lookup's NULL check) tracked them precisely, could not prune, and
+// rejected the program past its 1M-instruction limit.
+static __always_inline struct unwind_row *find_row(struct stack_walk *s, struct unwind_process *proc, u64 pc)
 {
-    u32 lo = 0, hi = proc->count;
-    if (hi > MAX_UNWIND_MAPPINGS)
-        hi = MAX_UNWIND_MAPPINGS;
+    volatile u32 *lo = &s->search_lo, *hi = &s->search_hi;
+    u32 count = proc->count;
+    *lo = 0;
+    *hi = count > MAX_UNWIND_MAPPINGS ? MAX_UNWIND_MAPPINGS : count;
     // First mapping starting after pc; the one before it may contain pc.
-    for (int i = 0; i < 8 && lo < hi; i++) {
-        u32 mid = (lo + hi) / 2;
+    for (int i = 0; i < 8; i++) {
+        u32 l = *lo, h = *hi;
+        if (l >= h)
+            break;
+        u32 mid = (l + h) / 2;
         if (mid >= MAX_UNWIND_MAPPINGS)
             return NULL;
         if (proc->mappings[mid].start <= pc)
-            lo = mid + 1;
+            *lo = mid + 1;
         else
-            hi = mid;
+            *hi = mid;
     }
-    if (lo == 0 || lo > MAX_UNWIND_MAPPINGS)
+    u32 found = *lo;
+    if (found == 0 || found > MAX_UNWIND_MAPPINGS)
         return NULL;
-    struct unwind_mapping *m = &proc->mappings[lo - 1];
+    struct unwind_mapping *m = &proc->mappings[found - 1];
     if (pc >= m->end)
         return NULL;
     void *rows = bpf_map_lookup_elem(&unwind_tables, &m->table_id);
@@ -289,21 +304,26 @@ static __always_inline struct unwind_row *find_row(struct unwind_process *proc, 
         return NULL;
     u64 target = pc - m->bias;
     // First row starting after target; the one before it covers target.
-    u32 first = 0, last = m->rows;
-    for (int i = 0; i < MAX_ROW_SEARCH_STEPS && first < last; i++) {
-        u32 mid = first + (last - first) / 2;
-        struct unwind_row *row = bpf_map_lookup_elem(rows, &mid);
+    *lo = 0;
+    *hi = m->rows;
+    for (int i = 0; i < MAX_ROW_SEARCH_STEPS; i++) {
+        u32 l = *lo, h = *hi;
+        if (l >= h)
+            break;
+        s->search_key = l + (h - l) / 2;
+        struct unwind_row *row = bpf_map_lookup_elem(rows, &s->search_key);
         if (!row)
             return NULL;
         if (row->pc <= target)
-            first = mid + 1;
+            *lo = s->search_key + 1;
         else
-            last = mid;
+            *hi = s->search_key;
     }
+    u32 first = *lo;
     if (first == 0)
         return NULL;
-    u32 index = first - 1;
-    return bpf_map_lookup_elem(rows, &index);
+    s->search_key = first - 1;
+    return bpf_map_lookup_elem(rows, &s->search_key);
 }
 
 // Steps with the frame-pointer chain: [rbp] is the caller's rbp, [rbp + 8] the return address.
@@ -354,7 +374,7 @@ static long unwind_step(u64 index, void *unused)
     if (!proc)
         return step_frame_pointer(s);
     // A return address may be one past the end of its caller's function (a call as the last instruction).
-    struct unwind_row *found = find_row(proc, s->interrupted ? s->pc : s->pc - 1);
+    struct unwind_row *found = find_row(s, proc, s->interrupted ? s->pc : s->pc - 1);
     if (!found) {
         s->unknown_mapping = 1;
         return step_frame_pointer(s);
