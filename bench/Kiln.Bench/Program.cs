@@ -15,9 +15,10 @@ using Kiln.Bench;
 //   [--store 1]: the store alone, in this process (no server, no gRPC), to tell its share of the CPU
 //   [--phases 1]: per-profile time of pprof parsing and stack keys, one thread
 //   [--distinct 1]: distinct stacks per process per minute, 10 minutes and hour (the size of roll-up buckets)
-//   [--query-dir DIR [--rounds 5] [--server 1] [--extend-minutes N] [--rollup 1] [--offset-minutes O --range-minutes R]]:
+//   [--query-dir DIR [--rounds 5] [--server 1] [--extend-minutes N] [--rollup 1] [--day 1] [--offset-minutes O --range-minutes R]]:
 //   the merge query alone, in this process (or through a server started on DIR), over the data of a kept run (its first
-//   minute copied to N minutes first; rolled up first; over R minutes from O minutes after its start instead of all)
+//   minute copied to N minutes first; rolled up first; its fullest hourly roll-up made 24 hours, with profile rows, first;
+//   over R minutes from O minutes after its start instead of all); with --server 1 also QueryRange at steps of 1 and 5 minutes
 var queryDirAt = Array.IndexOf(args, "--query-dir");
 var queryDir = queryDirAt >= 0 && queryDirAt + 1 < args.Length ? args[queryDirAt + 1] : null;
 var arguments = ParseArgs(queryDir is null ? args : [.. args.Where((_, i) => i != queryDirAt && i != queryDirAt + 1)]);
@@ -42,6 +43,10 @@ if (queryDir is not null)
     if (arguments.GetValueOrDefault("rollup", 0) != 0)
     {
         await QueryOnly.RollUpAsync(queryDir);
+    }
+    if (arguments.GetValueOrDefault("day", 0) != 0)
+    {
+        QueryOnly.MakeDay(queryDir);
     }
     if (arguments.GetValueOrDefault("server", 0) != 0)
     {

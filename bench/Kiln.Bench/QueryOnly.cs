@@ -48,6 +48,50 @@ internal static class QueryOnly
         Console.WriteLine($"extended to {minutes} min: {Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture):N0} sample rows in {clock.Elapsed.TotalSeconds:F0} s");
     }
 
+    /// <summary>
+    /// `--day 1`, after `--extend-minutes 60 --rollup 1`: makes 24 whole clock hours out of the kept hour, for the 24-hour
+    /// figures. The 1-hour roll-up bucket holding the most rows is copied to 24 consecutive hours (listed as rolled up),
+    /// the first minute's profile rows to every minute of those hours (what QueryRange reads), and the raw samples are
+    /// deleted: a merge over the 24 whole hours reads only the hourly roll-ups, as it would once the raw rows of whole
+    /// hours are rolled. Its buckets hold one copied minute's distinct stacks (the caveat of --extend-minutes).
+    /// </summary>
+    public static void MakeDay(string dataDir)
+    {
+        const long hour = 3_600_000_000_000L, minute = 60_000_000_000L;
+        using var duck = new DuckDB.NET.Data.DuckDBConnection($"Data Source={Path.Combine(dataDir, DuckDbProfileStore.FileName)}");
+        duck.Open();
+        using var command = duck.CreateCommand();
+        long Scalar(string sql)
+        {
+            command.CommandText = sql;
+            return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+        }
+        void Run(string sql)
+        {
+            command.CommandText = sql;
+            command.ExecuteNonQuery();
+        }
+        var clock = Stopwatch.StartNew();
+        var bucket = Scalar($"SELECT bucket FROM sample_rollups WHERE width = {hour} GROUP BY bucket ORDER BY COUNT(*) DESC LIMIT 1");
+        var first = Scalar("SELECT MIN(ts) FROM profiles");
+        Run("DELETE FROM samples");
+        Run($"DELETE FROM sample_rollups WHERE width <> {hour} OR bucket <> {bucket}");
+        Run($"INSERT INTO sample_rollups SELECT width, bucket + k * {hour}, series_id, stack_id, labels_id, value " +
+            $"FROM sample_rollups, range(1, 24) r(k) ORDER BY k");
+        Run("DELETE FROM rollup_buckets");
+        Run($"INSERT INTO rollup_buckets SELECT {hour}, {bucket} + k * {hour} FROM range(0, 24) r(k)");
+        // Their 10-minute buckets count as rolled too (their rows are not kept), or the server would roll them from the
+        // empty samples table while being measured.
+        Run($"INSERT INTO rollup_buckets SELECT {hour / 6}, {bucket} + k * {hour / 6} FROM range(0, 144) r(k)");
+        Run($"CREATE TEMP TABLE first_minute AS SELECT * FROM profiles WHERE ts < {first + minute}");
+        Run("DELETE FROM profiles");
+        Run($"INSERT INTO profiles SELECT series_id, {bucket} + (ts - {first}) + k * {minute}, duration, period, total, sample_rows " +
+            $"FROM first_minute, range(0, {24 * 60}) r(k) ORDER BY k, ts");
+        Run("CHECKPOINT");
+        Console.WriteLine($"made 24 hours: {Scalar("SELECT COUNT(*) FROM sample_rollups"):N0} hourly roll-up rows, " +
+            $"{Scalar("SELECT COUNT(*) FROM profiles"):N0} profile rows in {clock.Elapsed.TotalSeconds:F0} s");
+    }
+
     /// <summary>`--rollup 1`: rolls up every bucket of the kept data in this process, as the server's roll-up pass would.</summary>
     public static async Task RollUpAsync(string dataDir)
     {
@@ -100,6 +144,25 @@ internal static class QueryOnly
             Console.WriteLine($"round {round}: {elapsed.TotalMilliseconds:F0} ms, server CPU {(server.CpuTime - cpu).TotalMilliseconds:F0} ms, " +
                 $"{response.FlamegraphArrow.Record.Length:N0} bytes of Arrow");
         }
+        foreach (var step in new[] { TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(5) })
+        {
+            var rangeRequest = new QueryRangeRequest
+            {
+                Query = request.Merge.Query,
+                Start = request.Merge.Start,
+                End = request.Merge.End,
+                Step = Duration.FromTimeSpan(step),
+            };
+            for (var round = 0; round < Math.Max(3, rounds / 2); round++)
+            {
+                var cpu = server.CpuTime;
+                var t = Stopwatch.GetTimestamp();
+                var response = await query.QueryRangeAsync(rangeRequest);
+                var elapsed = Stopwatch.GetElapsedTime(t);
+                Console.WriteLine($"QueryRange step {step.TotalMinutes:F0} m, round {round}: {elapsed.TotalMilliseconds:F0} ms, server CPU {(server.CpuTime - cpu).TotalMilliseconds:F0} ms, " +
+                    $"{response.Series.Count:N0} series, {response.Series.Sum(s => s.Samples.Count):N0} points");
+            }
+        }
         // The bare engine over the same rows: the server must be stopped first (one process per database file).
         await server.DisposeAsync();
         using var duck = new DuckDB.NET.Data.DuckDBConnection($"Data Source={Path.Combine(dataDir, DuckDbProfileStore.FileName)}");
@@ -117,6 +180,23 @@ internal static class QueryOnly
                 best = Math.Min(best, Stopwatch.GetElapsedTime(t).TotalMilliseconds);
             }
             Console.WriteLine($"bare DuckDB GROUP BY stack_id, {name}: best of 3 {best:F0} ms");
+        }
+        foreach (var (name, sql) in new[]
+        {
+            ("GROUP BY stack_id over the hourly roll-ups", "SELECT COUNT(*) FROM (SELECT stack_id, SUM(value) FROM sample_rollups WHERE width = 3600000000000 GROUP BY stack_id)"),
+            ("per-series per-minute SUM over profiles", "SELECT COUNT(*) FROM (SELECT series_id, ts // 60000000000, SUM(total), SUM(duration), COUNT(*) FROM profiles GROUP BY ALL)"),
+            ("per-series per-5-minute SUM over profiles", "SELECT COUNT(*) FROM (SELECT series_id, ts // 300000000000, SUM(total), SUM(duration), COUNT(*) FROM profiles GROUP BY ALL)"),
+        })
+        {
+            command.CommandText = sql;
+            var best = double.MaxValue;
+            for (var round = 0; round < 3; round++)
+            {
+                var t = Stopwatch.GetTimestamp();
+                command.ExecuteScalar();
+                best = Math.Min(best, Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+            }
+            Console.WriteLine($"bare DuckDB {name}: best of 3 {best:F0} ms");
         }
     }
 
