@@ -50,7 +50,7 @@ internal static class QueryOnly
 
     /// <summary>
     /// `--day 1`, after `--extend-minutes 60 --rollup 1`: makes 24 whole clock hours out of the kept hour, for the 24-hour
-    /// figures. The 1-hour roll-up bucket holding the most rows is copied to 24 consecutive hours (listed as rolled up),
+    /// figures. The 1-hour roll-up bucket holding the most rows is copied to the 23 hours before it (all listed as rolled up),
     /// the first minute's profile rows to every minute of those hours (what QueryRange reads), and the raw samples are
     /// deleted: a merge over the 24 whole hours reads only the hourly roll-ups, as it would once the raw rows of whole
     /// hours are rolled. Its buckets hold one copied minute's distinct stacks (the caveat of --extend-minutes).
@@ -76,16 +76,17 @@ internal static class QueryOnly
         var first = Scalar("SELECT MIN(ts) FROM profiles");
         Run("DELETE FROM samples");
         Run($"DELETE FROM sample_rollups WHERE width <> {hour} OR bucket <> {bucket}");
-        Run($"INSERT INTO sample_rollups SELECT width, bucket + k * {hour}, series_id, stack_id, labels_id, value " +
+        Run($"INSERT INTO sample_rollups SELECT width, bucket - k * {hour}, series_id, stack_id, labels_id, value " +
             $"FROM sample_rollups, range(1, 24) r(k) ORDER BY k");
         Run("DELETE FROM rollup_buckets");
-        Run($"INSERT INTO rollup_buckets SELECT {hour}, {bucket} + k * {hour} FROM range(0, 24) r(k)");
+        var day = bucket - 23 * hour;
+        Run($"INSERT INTO rollup_buckets SELECT {hour}, {day} + k * {hour} FROM range(0, 24) r(k)");
         // Their 10-minute buckets count as rolled too (their rows are not kept), or the server would roll them from the
         // empty samples table while being measured.
-        Run($"INSERT INTO rollup_buckets SELECT {hour / 6}, {bucket} + k * {hour / 6} FROM range(0, 144) r(k)");
+        Run($"INSERT INTO rollup_buckets SELECT {hour / 6}, {day} + k * {hour / 6} FROM range(0, 144) r(k)");
         Run($"CREATE TEMP TABLE first_minute AS SELECT * FROM profiles WHERE ts < {first + minute}");
         Run("DELETE FROM profiles");
-        Run($"INSERT INTO profiles SELECT series_id, {bucket} + (ts - {first}) + k * {minute}, duration, period, total, sample_rows " +
+        Run($"INSERT INTO profiles SELECT series_id, {day} + (ts - {first}) + k * {minute}, duration, period, total, sample_rows " +
             $"FROM first_minute, range(0, {24 * 60}) r(k) ORDER BY k, ts");
         Run("CHECKPOINT");
         Console.WriteLine($"made 24 hours: {Scalar("SELECT COUNT(*) FROM sample_rollups"):N0} hourly roll-up rows, " +
@@ -107,15 +108,24 @@ internal static class QueryOnly
     /// </summary>
     public static async Task RunServerAsync(string kilnDll, string dataDir, int rounds, int offsetMinutes = 0, int rangeMinutes = 0)
     {
-        var start = DateTimeOffset.UnixEpoch.AddSeconds(1);
-        var end = DateTimeOffset.UtcNow;
+        // Everything: from the clock hour of the first profile to now (or the end of the clock hour of the last), so
+        // that the data's hourly buckets lie wholly inside the range as in a "last N hours" query.
+        const long hour = 3_600_000_000_000L;
+        long firstTs, lastTs;
+        using (var db = new DuckDB.NET.Data.DuckDBConnection($"Data Source={Path.Combine(dataDir, DuckDbProfileStore.FileName)}"))
+        {
+            db.Open();
+            using var span = db.CreateCommand();
+            span.CommandText = "SELECT MIN(ts), MAX(ts) FROM profiles";
+            using var r = span.ExecuteReader();
+            r.Read();
+            (firstTs, lastTs) = (r.GetInt64(0), r.GetInt64(1));
+        }
+        var start = TimeRange.FromNanos(DuckDbProfileStore.BucketOf(firstTs, hour));
+        var end = TimeRange.FromNanos(Math.Max(TimeRange.ToNanos(DateTimeOffset.UtcNow), DuckDbProfileStore.BucketOf(lastTs, hour) + hour));
         if (rangeMinutes > 0)
         {
-            using var db = new DuckDB.NET.Data.DuckDBConnection($"Data Source={Path.Combine(dataDir, DuckDbProfileStore.FileName)}");
-            db.Open();
-            using var first = db.CreateCommand();
-            first.CommandText = "SELECT MIN(ts) FROM profiles";
-            start = TimeRange.FromNanos(Convert.ToInt64(first.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture)).AddMinutes(offsetMinutes);
+            start = TimeRange.FromNanos(firstTs).AddMinutes(offsetMinutes);
             end = start.AddMinutes(rangeMinutes);
         }
         await using var server = await ServerProcess.StartAsync(kilnDll, dataDir);
@@ -134,7 +144,7 @@ internal static class QueryOnly
             },
             ReportType = QueryRequest.Types.ReportType.FlamegraphArrow,
         };
-        Console.WriteLine($"query through the server: {series.Series.Count} series of {types.Types_.Count} type(s), {start:HH:mm:ss} to {end:HH:mm:ss}");
+        Console.WriteLine($"query through the server: {series.Series.Count} series of {types.Types_.Count} type(s), {start:yyyy-MM-dd HH:mm:ss} to {end:yyyy-MM-dd HH:mm:ss}");
         for (var round = 0; round < rounds; round++)
         {
             var cpu = server.CpuTime;
@@ -144,14 +154,17 @@ internal static class QueryOnly
             Console.WriteLine($"round {round}: {elapsed.TotalMilliseconds:F0} ms, server CPU {(server.CpuTime - cpu).TotalMilliseconds:F0} ms, " +
                 $"{response.FlamegraphArrow.Record.Length:N0} bytes of Arrow");
         }
-        foreach (var step in new[] { TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(5) })
+        // As Grafana asks (a step, the default limit of 1,000 points per series), and as Kiln's web UI asks (no step, at
+        // most 300 points per series: one point per profile unless that is too many).
+        foreach (var (step, limit) in new[] { (TimeSpan.FromMinutes(1), 0), (TimeSpan.FromMinutes(5), 0), (TimeSpan.Zero, 300) })
         {
             var rangeRequest = new QueryRangeRequest
             {
                 Query = request.Merge.Query,
                 Start = request.Merge.Start,
                 End = request.Merge.End,
-                Step = Duration.FromTimeSpan(step),
+                Step = step > TimeSpan.Zero ? Duration.FromTimeSpan(step) : null,
+                Limit = (uint)limit,
             };
             for (var round = 0; round < Math.Max(3, rounds / 2); round++)
             {
@@ -159,7 +172,7 @@ internal static class QueryOnly
                 var t = Stopwatch.GetTimestamp();
                 var response = await query.QueryRangeAsync(rangeRequest);
                 var elapsed = Stopwatch.GetElapsedTime(t);
-                Console.WriteLine($"QueryRange step {step.TotalMinutes:F0} m, round {round}: {elapsed.TotalMilliseconds:F0} ms, server CPU {(server.CpuTime - cpu).TotalMilliseconds:F0} ms, " +
+                Console.WriteLine($"QueryRange step {step.TotalMinutes:F0} m, limit {limit}, round {round}: {elapsed.TotalMilliseconds:F0} ms, server CPU {(server.CpuTime - cpu).TotalMilliseconds:F0} ms, " +
                     $"{response.Series.Count:N0} series, {response.Series.Sum(s => s.Samples.Count):N0} points");
             }
         }

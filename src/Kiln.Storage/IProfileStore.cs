@@ -24,6 +24,13 @@ public interface IProfileStore : IAsyncDisposable
     Task<IReadOnlyList<SeriesPoints>> QueryRangeAsync(ProfileSelector selector, TimeRange range, TimeSpan step, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Whether <see cref="QueryRangeAsync"/> with the same arguments would return more than <paramref name="limit"/>
+    /// points for some series, counted without fetching them, so that a caller with a point limit can pick a coarser
+    /// step first.
+    /// </summary>
+    Task<bool> ExceedsPointsAsync(ProfileSelector selector, TimeRange range, TimeSpan step, long limit, CancellationToken cancellationToken);
+
+    /// <summary>
     /// Merges every matching sample in <paramref name="range"/> into one profile with a single sample type,
     /// or null when nothing matches. Labels named in <paramref name="keepLabels"/> (series or per-sample labels)
     /// are kept on the samples; all others are merged away.

@@ -189,14 +189,19 @@ public sealed class QueryApiTests(SyntheticServerFixture fixture) : IClassFixtur
         Assert.Equal([(20, 1100L, 1)], Points(response.Series[1]));
     }
 
-    [Fact]
-    public async Task QueryRange_with_limit_returns_at_most_limit_points_per_series_and_keeps_the_totals()
+    [Theory]
+    [InlineData(0, 2, 2)]  // one point per profile: a has 3 profiles, too many
+    [InlineData(1, 2, 2)]  // a 1 s step: 60 steps, 3 of them with a profile of a, too many
+    [InlineData(1, 3, 3)]  // a 1 s step: 60 steps, but no series has more than 3 points, so the step stays
+    public async Task QueryRange_with_limit_returns_at_most_limit_points_per_series_and_keeps_the_totals(int stepSeconds, uint limit, int most)
     {
-        var response = await QueryRange($"{Count}{{job=\"api\"}}", 0, 60, limit: 2);
+        var step = stepSeconds > 0 ? TimeSpan.FromSeconds(stepSeconds) : (TimeSpan?)null;
+        var response = await QueryRange($"{Count}{{job=\"api\"}}", 0, 60, step, limit: limit);
 
+        Assert.Equal(most, response.Series.Max(s => s.Samples.Count));
         foreach (var series in response.Series)
         {
-            Assert.InRange(series.Samples.Count, 1, 2);
+            Assert.InRange(series.Samples.Count, 1, most);
             Assert.All(series.Samples, s => Assert.InRange(s.Timestamp.ToDateTimeOffset(), _t0, _t0.AddSeconds(60)));
         }
         Assert.Equal(11 + 22 + 36, Series(response, "a").Samples.Sum(s => s.Value));

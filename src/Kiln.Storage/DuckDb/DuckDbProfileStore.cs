@@ -142,10 +142,12 @@ public sealed partial class DuckDbProfileStore : IProfileStore
         var stepNanos = step.Ticks * 100;
         var sql = stepNanos > 0
             ? $"""
-               SELECT series_id, {range.StartNanos} + ((ts - {range.StartNanos}) // {stepNanos}) * {stepNanos} AS t,
-                      SUM(total)::BIGINT, SUM(duration)::BIGINT, COUNT(*)::INTEGER
-               FROM profiles WHERE {SeriesPredicate(matched)} AND ts >= {range.StartNanos} AND ts < {range.EndNanos}
-               GROUP BY ALL ORDER BY series_id, t
+               SELECT series_id, {range.StartNanos} + b::BIGINT * {stepNanos} AS t, v, d, n FROM (
+                   SELECT series_id, ((ts - {range.StartNanos}) // {stepNanos})::INTEGER AS b,
+                          SUM(total)::BIGINT AS v, SUM(duration)::BIGINT AS d, COUNT(*)::INTEGER AS n
+                   FROM profiles WHERE {SeriesPredicate(matched)} AND ts >= {range.StartNanos} AND ts < {range.EndNanos}
+                   GROUP BY series_id, b)
+               ORDER BY series_id, b
                """
             : $"""
                SELECT series_id, ts, SUM(total)::BIGINT, SUM(duration)::BIGINT, COUNT(*)::INTEGER
@@ -158,13 +160,17 @@ public sealed partial class DuckDbProfileStore : IProfileStore
             using var command = connection.CreateCommand();
             command.CommandText = sql;
             using var reader = command.ExecuteReader();
+            // Rows come ordered by series: one dictionary entry per series, not a probe per row.
             var bySeries = new Dictionary<int, List<MetricPoint>>();
+            List<MetricPoint>? points = null;
+            var current = -1;
             while (reader.Read())
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 var id = reader.GetInt32(0);
-                if (!bySeries.TryGetValue(id, out var points))
+                if (id != current || points is null)
                 {
+                    current = id;
                     bySeries[id] = points = [];
                 }
                 points.Add(new MetricPoint(reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt32(4)));
@@ -172,12 +178,47 @@ public sealed partial class DuckDbProfileStore : IProfileStore
             var result = new List<SeriesPoints>(bySeries.Count);
             foreach (var s in matched)
             {
-                if (bySeries.TryGetValue(s.Id, out var points))
+                if (bySeries.TryGetValue(s.Id, out var found))
                 {
-                    result.Add(new SeriesPoints(s.ToInfo(), points));
+                    result.Add(new SeriesPoints(s.ToInfo(), found));
                 }
             }
             return (IReadOnlyList<SeriesPoints>)result;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> ExceedsPointsAsync(ProfileSelector selector, TimeRange range, TimeSpan step, long limit, CancellationToken cancellationToken)
+    {
+        var matched = MatchSeries(selector, range);
+        if (matched.Count == 0)
+        {
+            return false;
+        }
+        var stepNanos = step.Ticks * 100;
+        string Sql(string points) => $"""
+            SELECT COALESCE(MAX(n), 0)::BIGINT FROM (
+                SELECT {points} AS n FROM profiles
+                WHERE {SeriesPredicate(matched)} AND ts >= {range.StartNanos} AND ts < {range.EndNanos}
+                GROUP BY series_id)
+            """;
+        return await Task.Run(() =>
+        {
+            using var connection = OpenReader();
+            using var command = connection.CreateCommand();
+            // A series has at most one point per profile: counting profiles is cheaper than counting distinct steps,
+            // and enough whenever it is below the caller's limit.
+            command.CommandText = Sql("COUNT(*)");
+            if (Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) <= limit)
+            {
+                return false;
+            }
+            if (stepNanos <= 0)
+            {
+                return true;
+            }
+            command.CommandText = Sql($"COUNT(DISTINCT (ts - {range.StartNanos}) // {stepNanos})");
+            return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) > limit;
         }, cancellationToken).ConfigureAwait(false);
     }
 

@@ -17,7 +17,8 @@ public sealed class ServerOutageTests(ITestOutputHelper output)
         {
             await Workload.CompileAsync("cpusplit");
             var began = DateTimeOffset.UtcNow;
-            var server = await KilnProcess.StartAsync(dataDirectory);
+            // Disposed twice when all goes well (stopped for the outage, then here); once, when something fails first.
+            await using var server = await KilnProcess.StartAsync(dataDirectory);
             var port = server.Port;
             await using var agent = await AgentProcess.StartAsync(server.Address, "--sampling-frequency", "99");
             await using var workload = await Workload.StartNativeAsync("cpusplit", 45);
