@@ -229,5 +229,12 @@ internal static class QueryOnly
                 $"CPU {(Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds:F0} ms; GCs {GC.CollectionCount(0) - gen0} (gen2 {GC.CollectionCount(2) - gen2}), " +
                 $"paused {(GC.GetTotalPauseDuration() - pause).TotalMilliseconds:F0} ms, allocated {(GC.GetTotalAllocatedBytes() - allocated) >> 20} MB");
         }
+        // The store's part of QueryRange alone: the aggregation and reading the points, no gRPC.
+        for (var round = 0; round < Math.Max(3, rounds); round++)
+        {
+            var t = Stopwatch.GetTimestamp();
+            var points = await store.QueryRangeAsync(selector, range, TimeSpan.FromMinutes(5), CancellationToken.None);
+            Console.WriteLine($"store QueryRange step 5 m, round {round}: {Stopwatch.GetElapsedTime(t).TotalMilliseconds:F0} ms, {points.Sum(p => p.Points.Count):N0} points");
+        }
     }
 }
