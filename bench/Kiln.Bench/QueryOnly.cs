@@ -88,6 +88,9 @@ internal static class QueryOnly
         Run("DELETE FROM profiles");
         Run($"INSERT INTO profiles SELECT series_id, {day} + (ts - {first}) + k * {minute}, duration, period, total, sample_rows " +
             $"FROM first_minute, range(0, {24 * 60}) r(k) ORDER BY k, ts");
+        // The per-minute profile sums the roll-up of those 10-minute buckets would have made.
+        Run("DELETE FROM profile_rollups");
+        Run("INSERT INTO profile_rollups " + DuckDbProfileStore.ProfileMinutesSql("true"));
         Run("CHECKPOINT");
         Console.WriteLine($"made 24 hours: {Scalar("SELECT COUNT(*) FROM sample_rollups"):N0} hourly roll-up rows, " +
             $"{Scalar("SELECT COUNT(*) FROM profiles"):N0} profile rows in {clock.Elapsed.TotalSeconds:F0} s");

@@ -84,4 +84,13 @@ public readonly record struct TimeRange(long StartNanos, long EndNanos)
     public static long ToNanos(DateTimeOffset t) => (t.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) * 100;
 
     public static DateTimeOffset FromNanos(long nanos) => DateTimeOffset.UnixEpoch.AddTicks(nanos / 100);
+
+    /// <summary>
+    /// How many steps of <paramref name="stepNanos"/> the range touches, steps being aligned to multiples of their
+    /// width (as QueryRange's are): one more than span / step when the range starts inside a step.
+    /// </summary>
+    public long Steps(long stepNanos) => FloorDiv(EndNanos - 1, stepNanos) - FloorDiv(StartNanos, stepNanos) + 1;
+
+    /// <summary>⌊<paramref name="a"/> / <paramref name="b"/>⌋ for <paramref name="b"/> &gt; 0, also for negative <paramref name="a"/>.</summary>
+    public static long FloorDiv(long a, long b) => a / b - (a % b < 0 ? 1 : 0);
 }

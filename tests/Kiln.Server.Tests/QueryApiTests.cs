@@ -180,6 +180,16 @@ public sealed class QueryApiTests(SyntheticServerFixture fixture) : IClassFixtur
     }
 
     [Fact]
+    public async Task QueryRange_steps_are_aligned_to_multiples_of_the_step_as_in_Parca()
+    {
+        // From 5 s (the test's epoch is on a whole minute): the profile at 0 is outside, the one at 10 is in the step at 0.
+        var response = await QueryRange($"{Count}{{job=\"api\"}}", 5, 59, step: TimeSpan.FromSeconds(20));
+
+        Assert.Equal([(0, 22L, 1), (20, 36L, 1)], Points(Series(response, "a")));
+        Assert.Equal([(0, 110L, 1), (20, 220L, 1)], Points(Series(response, "b")));
+    }
+
+    [Fact]
     public async Task QueryRange_with_sum_by_adds_series_with_equal_labels()
     {
         var response = await QueryRange($"{Count}{{}}", 0, 59, step: TimeSpan.FromSeconds(20), sumBy: ["job"]);
@@ -190,19 +200,24 @@ public sealed class QueryApiTests(SyntheticServerFixture fixture) : IClassFixtur
     }
 
     [Theory]
-    [InlineData(0, 2, 2)]  // one point per profile: a has 3 profiles, too many
-    [InlineData(1, 2, 2)]  // a 1 s step: 60 steps, 3 of them with a profile of a, too many
-    [InlineData(1, 3, 3)]  // a 1 s step: 60 steps, but no series has more than 3 points, so the step stays
-    public async Task QueryRange_with_limit_returns_at_most_limit_points_per_series_and_keeps_the_totals(int stepSeconds, uint limit, int most)
+    [InlineData(0, 1, false)]  // one point per profile: a has 3 profiles, too many
+    [InlineData(0, 2, false)]
+    [InlineData(1, 2, false)]  // a 1 s step: 60 steps, 3 of them with a profile of a, too many
+    [InlineData(1, 3, true)]   // a 1 s step: 60 steps, but no series has more than 3 points, so the step stays
+    public async Task QueryRange_with_limit_returns_at_most_limit_points_per_series_and_keeps_the_totals(int stepSeconds, uint limit, bool stepKept)
     {
         var step = stepSeconds > 0 ? TimeSpan.FromSeconds(stepSeconds) : (TimeSpan?)null;
         var response = await QueryRange($"{Count}{{job=\"api\"}}", 0, 60, step, limit: limit);
 
-        Assert.Equal(most, response.Series.Max(s => s.Samples.Count));
         foreach (var series in response.Series)
         {
-            Assert.InRange(series.Samples.Count, 1, most);
-            Assert.All(series.Samples, s => Assert.InRange(s.Timestamp.ToDateTimeOffset(), _t0, _t0.AddSeconds(60)));
+            // A coarser step starts at a multiple of itself, which may be before the range.
+            Assert.InRange(series.Samples.Count, 1, (int)limit);
+            Assert.All(series.Samples, s => Assert.InRange(s.Timestamp.ToDateTimeOffset(), DateTimeOffset.UnixEpoch, _t0.AddSeconds(60)));
+        }
+        if (stepKept)
+        {
+            Assert.Equal([(0, 11L, 1), (10, 22L, 1), (20, 36L, 1)], Points(Series(response, "a")));
         }
         Assert.Equal(11 + 22 + 36, Series(response, "a").Samples.Sum(s => s.Value));
         Assert.Equal(3, Series(response, "a").Samples.Sum(s => s.Count));

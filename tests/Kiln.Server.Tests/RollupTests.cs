@@ -80,6 +80,22 @@ public sealed class RollupTests : IDisposable
             Assert.True(await MergedAsync(raw, range) == await MergedAsync(rolled, range), $"{when}: merge over [{range.StartNanos}, {range.EndNanos}) differs");
         }
         Assert.Equal(await MergedAsync(raw, TimeRange.All, ["instance", "thread"]), await MergedAsync(rolled, TimeRange.All, ["instance", "thread"]));
+        // QueryRange reads per-minute profile sums for steps of whole minutes, and profiles for the rest.
+        foreach (var range in s_ranges.Skip(1))
+        {
+            foreach (var step in new[] { 60L, 300, 600, 3600, 90 })
+            {
+                Assert.True(await PointsAsync(raw, range, step) == await PointsAsync(rolled, range, step),
+                    $"{when}: QueryRange over [{range.StartNanos}, {range.EndNanos}) at a {step} s step differs");
+            }
+        }
+    }
+
+    private static async Task<string> PointsAsync(IProfileStore store, TimeRange range, long stepSeconds)
+    {
+        var series = await store.QueryRangeAsync(new ProfileSelector(s_type, []), range, TimeSpan.FromSeconds(stepSeconds), CancellationToken.None);
+        return string.Join('\n', series.OrderBy(s => s.Series.Labels.ToString(), StringComparer.Ordinal)
+            .Select(s => s.Series.Labels + ": " + string.Join(' ', s.Points)));
     }
 
     [Fact]

@@ -12,6 +12,11 @@ namespace Kiln.Storage.DuckDb;
 /// retention deletes the roll-ups of every bucket that starts before its cutoff (a bucket it cuts is read raw, then
 /// rolled again); and a merge reads the list of rolled buckets and the sums in one transaction, so it never sees a
 /// bucket invalidated in one and not the other.
+/// <para>
+/// Rolling up a 10-minute bucket also sums its profiles per series and minute into <c>profile_rollups</c>, kept,
+/// invalidated and deleted with that bucket. QueryRange reads them for steps of whole minutes: a day is 1,440 rows per
+/// series there instead of 8,640 profiles at one every 10 s.
+/// </para>
 /// </summary>
 public sealed partial class DuckDbProfileStore
 {
@@ -22,6 +27,11 @@ public sealed partial class DuckDbProfileStore
     // time of the last write into each, 0 when unknown), and rolled buckets.
     private readonly Dictionary<long, long>[] _pendingBuckets = [[], []];
     private readonly HashSet<long>[] _rolledBuckets = [[], []];
+
+    /// <summary>The width whose rolled buckets also hold per-minute profile sums.</summary>
+    internal const long ProfileRollupWidth = 600_000_000_000;
+
+    internal const long MinuteNanos = 60_000_000_000;
 
     /// <summary>Start of the <paramref name="width"/>-wide bucket holding <paramref name="ts"/>.</summary>
     internal static long BucketOf(long ts, long width) => ts - (((ts % width) + width) % width);
@@ -85,6 +95,10 @@ public sealed partial class DuckDbProfileStore
                 SELECT {width}, {start}, series_id, stack_id, labels_id, SUM(value)::BIGINT FROM {source}
                 GROUP BY series_id, stack_id, labels_id
                 """);
+            if (width == ProfileRollupWidth)
+            {
+                Execute($"INSERT INTO profile_rollups {ProfileMinutesSql($"ts >= {start} AND ts < {start + width}")}");
+            }
             Execute($"INSERT INTO rollup_buckets VALUES ({width}, {start})");
             transaction.Commit();
         }
@@ -114,6 +128,10 @@ public sealed partial class DuckDbProfileStore
                 {
                     Execute($"DELETE FROM sample_rollups WHERE width = {RollupWidths[w]} AND bucket = {bucket}");
                     Execute($"DELETE FROM rollup_buckets WHERE width = {RollupWidths[w]} AND bucket = {bucket}");
+                    if (RollupWidths[w] == ProfileRollupWidth)
+                    {
+                        Execute($"DELETE FROM profile_rollups WHERE bucket = {bucket}");
+                    }
                 }
             }
         }
@@ -136,7 +154,20 @@ public sealed partial class DuckDbProfileStore
     {
         Execute($"DELETE FROM sample_rollups WHERE bucket < {cutoffNanos}");
         Execute($"DELETE FROM rollup_buckets WHERE bucket < {cutoffNanos}");
+        Execute($"DELETE FROM profile_rollups WHERE bucket < {cutoffNanos}");
     }
+
+    /// <summary>
+    /// Rows of <c>profile_rollups</c> for the profiles matching <paramref name="where"/>: their 10-minute bucket, minute and
+    /// series, with the sums of total and duration and the number of profiles.
+    /// </summary>
+    internal static string ProfileMinutesSql(string where) => $"""
+        SELECT {FloorSql("ts", ProfileRollupWidth)}, {FloorSql("ts", MinuteNanos)}, series_id, SUM(total)::BIGINT, SUM(duration)::BIGINT, COUNT(*)::INTEGER
+        FROM profiles WHERE {where}
+        GROUP BY ALL
+        """;
+
+    private static string FloorSql(string column, long width) => $"{column} - (({column} % {width}) + {width}) % {width}";
 
     /// <summary>After retention's commit: buckets wholly deleted are forgotten, a bucket the cutoff cuts is pending again.</summary>
     private void ForgetRollupsBefore(long cutoffNanos)
@@ -178,10 +209,14 @@ public sealed partial class DuckDbProfileStore
                 }
             }
         }
+        // A store written before profile roll-ups existed has rolled 10-minute buckets without them: sum those once.
+        command.CommandText = "INSERT INTO profile_rollups " + ProfileMinutesSql(
+            $"{FloorSql("ts", ProfileRollupWidth)} IN (SELECT bucket FROM rollup_buckets WHERE width = {ProfileRollupWidth} EXCEPT SELECT bucket FROM profile_rollups)");
+        command.ExecuteNonQuery();
         for (var w = 0; w < RollupWidths.Length; w++)
         {
             var width = RollupWidths[w];
-            command.CommandText = $"SELECT DISTINCT ts - ((ts % {width}) + {width}) % {width} FROM profiles";
+            command.CommandText = $"SELECT DISTINCT {FloorSql("ts", width)} FROM profiles";
             using var r = command.ExecuteReader();
             while (r.Read())
             {
@@ -200,7 +235,49 @@ public sealed partial class DuckDbProfileStore
     /// </summary>
     private static string MergeSource(DuckDBConnection connection, string seriesPredicate, string columns, TimeRange range)
     {
-        var rolled = new List<(long Width, long Bucket)>();
+        var (rolled, raw) = Carve(connection, range, RollupWidths);
+        var parts = new List<string>();
+        foreach (var (width, start, end) in rolled)
+        {
+            parts.Add($"SELECT {columns}, value FROM sample_rollups WHERE width = {width} AND bucket >= {start} AND bucket < {end} AND {seriesPredicate}");
+        }
+        foreach (var (start, end) in raw)
+        {
+            parts.Add($"SELECT {columns}, value FROM samples WHERE {seriesPredicate} AND ts >= {start} AND ts < {end}");
+        }
+        return parts.Count == 0 ? $"(SELECT {columns}, value FROM samples WHERE false)" : "(" + string.Join("\nUNION ALL ", parts) + ")";
+    }
+
+    /// <summary>
+    /// The FROM clause of QueryRange over <paramref name="range"/> with columns (series_id, ts, total, duration, profiles):
+    /// with <paramref name="byMinute"/>, the minutes of rolled 10-minute buckets wholly inside the range from
+    /// <c>profile_rollups</c> (ts is the minute's start) and everything else from <c>profiles</c>; without, all from
+    /// <c>profiles</c>. Must run in the transaction that runs the query.
+    /// </summary>
+    private static string ProfileSource(DuckDBConnection connection, string seriesPredicate, TimeRange range, bool byMinute)
+    {
+        var (rolled, raw) = byMinute ? Carve(connection, range, [ProfileRollupWidth]) : ([], [(range.StartNanos, range.EndNanos)]);
+        var parts = new List<string>();
+        foreach (var (_, start, end) in rolled)
+        {
+            parts.Add($"SELECT series_id, minute AS ts, total, duration, profiles FROM profile_rollups WHERE bucket >= {start} AND bucket < {end} AND {seriesPredicate}");
+        }
+        foreach (var (start, end) in raw)
+        {
+            parts.Add($"SELECT series_id, ts, total, duration, 1 AS profiles FROM profiles WHERE {seriesPredicate} AND ts >= {start} AND ts < {end}");
+        }
+        return parts.Count == 0
+            ? "(SELECT series_id, ts, total, duration, 1 AS profiles FROM profiles WHERE false)"
+            : "(" + string.Join("\nUNION ALL ", parts) + ")";
+    }
+
+    /// <summary>
+    /// Splits <paramref name="range"/> into runs of adjacent rolled buckets lying wholly inside it, of the
+    /// <paramref name="widths"/> (widest first, then narrower ones inside what is left), and the ranges left to read raw.
+    /// </summary>
+    private static (List<(long Width, long Start, long End)> Rolled, List<(long Start, long End)> Raw) Carve(DuckDBConnection connection, TimeRange range, long[] widths)
+    {
+        var buckets = new List<(long Width, long Bucket)>();
         using (var command = connection.CreateCommand())
         {
             command.CommandText = $"SELECT width, bucket FROM rollup_buckets WHERE bucket >= {range.StartNanos} AND bucket < {range.EndNanos} ORDER BY bucket";
@@ -210,21 +287,20 @@ public sealed partial class DuckDbProfileStore
                 var (width, bucket) = (r.GetInt64(0), r.GetInt64(1));
                 if (bucket + width <= range.EndNanos)
                 {
-                    rolled.Add((width, bucket));
+                    buckets.Add((width, bucket));
                 }
             }
         }
-        // Carve the range: widest rolled buckets first, then narrower ones inside what is left; the rest is raw.
         var raw = new List<(long Start, long End)> { (range.StartNanos, range.EndNanos) };
-        var parts = new List<string>();
-        foreach (var width in RollupWidths)
+        var rolled = new List<(long Width, long Start, long End)>();
+        foreach (var width in widths)
         {
             var next = new List<(long Start, long End)>();
             foreach (var (start, end) in raw)
             {
                 var at = start;
                 long runStart = 0, runEnd = 0;
-                foreach (var (w, bucket) in rolled)
+                foreach (var (w, bucket) in buckets)
                 {
                     if (w != width || bucket < at || bucket + width > end)
                     {
@@ -237,13 +313,13 @@ public sealed partial class DuckDbProfileStore
                     // Adjacent rolled buckets are read as one range of the roll-up table.
                     if (runEnd != bucket)
                     {
-                        AddRollups(parts, columns, seriesPredicate, width, runStart, runEnd);
+                        AddRun(rolled, width, runStart, runEnd);
                         runStart = bucket;
                     }
                     runEnd = bucket + width;
                     at = bucket + width;
                 }
-                AddRollups(parts, columns, seriesPredicate, width, runStart, runEnd);
+                AddRun(rolled, width, runStart, runEnd);
                 if (at < end)
                 {
                     next.Add((at, end));
@@ -251,18 +327,14 @@ public sealed partial class DuckDbProfileStore
             }
             raw = next;
         }
-        foreach (var (start, end) in raw)
-        {
-            parts.Add($"SELECT {columns}, value FROM samples WHERE {seriesPredicate} AND ts >= {start} AND ts < {end}");
-        }
-        return parts.Count == 0 ? $"(SELECT {columns}, value FROM samples WHERE false)" : "(" + string.Join("\nUNION ALL ", parts) + ")";
+        return (rolled, raw);
     }
 
-    private static void AddRollups(List<string> parts, string columns, string seriesPredicate, long width, long start, long end)
+    private static void AddRun(List<(long Width, long Start, long End)> rolled, long width, long start, long end)
     {
         if (end > start)
         {
-            parts.Add($"SELECT {columns}, value FROM sample_rollups WHERE width = {width} AND bucket >= {start} AND bucket < {end} AND {seriesPredicate}");
+            rolled.Add((width, start, end));
         }
     }
 

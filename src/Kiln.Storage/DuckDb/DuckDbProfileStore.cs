@@ -140,23 +140,32 @@ public sealed partial class DuckDbProfileStore : IProfileStore
             return [];
         }
         var stepNanos = step.Ticks * 100;
-        var sql = stepNanos > 0
-            ? $"""
-               SELECT series_id, {range.StartNanos} + b::BIGINT * {stepNanos} AS t, v, d, n FROM (
-                   SELECT series_id, ((ts - {range.StartNanos}) // {stepNanos})::INTEGER AS b,
-                          SUM(total)::BIGINT AS v, SUM(duration)::BIGINT AS d, COUNT(*)::INTEGER AS n
-                   FROM profiles WHERE {SeriesPredicate(matched)} AND ts >= {range.StartNanos} AND ts < {range.EndNanos}
-                   GROUP BY series_id, b)
-               ORDER BY series_id, b
-               """
-            : $"""
-               SELECT series_id, ts, SUM(total)::BIGINT, SUM(duration)::BIGINT, COUNT(*)::INTEGER
-               FROM profiles WHERE {SeriesPredicate(matched)} AND ts >= {range.StartNanos} AND ts < {range.EndNanos}
-               GROUP BY ALL ORDER BY series_id, ts
-               """;
+        var seriesPredicate = SeriesPredicate(matched);
+        // Steps are aligned to multiples of themselves, as Parca's are: a point at t sums the profiles in [t, t + step).
+        // Bucket numbers are counted from the range's first bucket, as INTEGER when they fit (faster to group by).
+        var first = stepNanos > 0 ? TimeRange.FloorDiv(range.StartNanos, stepNanos) : 0;
+        var bucketType = stepNanos > 0 && TimeRange.FloorDiv(range.EndNanos, stepNanos) - first < int.MaxValue ? "INTEGER" : "BIGINT";
         return await Task.Run(() =>
         {
             using var connection = OpenReader();
+            // One snapshot for the list of rolled-up buckets and the sums (see DuckDbProfileStore.Rollups.cs).
+            using var transaction = connection.BeginTransaction();
+            // Steps of whole minutes read the per-minute sums of rolled buckets: each minute lies in one step.
+            var source = ProfileSource(connection, seriesPredicate, range, stepNanos > 0 && stepNanos % MinuteNanos == 0);
+            var sql = stepNanos > 0
+                ? $"""
+                   SELECT series_id, ({first} + b::BIGINT) * {stepNanos} AS t, v, d, n FROM (
+                       SELECT series_id, ({FloorDivSql("ts", stepNanos)} - {first})::{bucketType} AS b,
+                              SUM(total)::BIGINT AS v, SUM(duration)::BIGINT AS d, SUM(profiles)::INTEGER AS n
+                       FROM {source}
+                       GROUP BY series_id, b)
+                   ORDER BY series_id, b
+                   """
+                : $"""
+                   SELECT series_id, ts, SUM(total)::BIGINT, SUM(duration)::BIGINT, COUNT(*)::INTEGER
+                   FROM {source}
+                   GROUP BY ALL ORDER BY series_id, ts
+                   """;
             using var command = connection.CreateCommand();
             command.CommandText = sql;
             using var reader = command.ExecuteReader();
@@ -217,7 +226,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
             {
                 return true;
             }
-            command.CommandText = Sql($"COUNT(DISTINCT (ts - {range.StartNanos}) // {stepNanos})");
+            command.CommandText = Sql($"COUNT(DISTINCT {FloorDivSql("ts", stepNanos)})");
             return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) > limit;
         }, cancellationToken).ConfigureAwait(false);
     }
@@ -352,6 +361,9 @@ public sealed partial class DuckDbProfileStore : IProfileStore
         }
         return matched;
     }
+
+    /// <summary>SQL for ⌊<paramref name="column"/> / <paramref name="divisor"/>⌋ (DuckDB's // truncates towards zero).</summary>
+    private static string FloorDivSql(string column, long divisor) => $"(({column} - (({column} % {divisor}) + {divisor}) % {divisor}) // {divisor})";
 
     private static string SeriesPredicate(List<SeriesEntry> series)
     {

@@ -5,6 +5,7 @@ namespace Kiln.Storage.DuckDb;
 /// ids are assigned by <see cref="SymbolTable"/> in memory, so the tables carry no index or constraint that
 /// would slow appends. <c>samples</c> is append-ordered by time, which lets DuckDB's zone maps skip row groups
 /// outside a queried range. <c>sample_rollups</c> holds the sums of whole buckets listed in <c>rollup_buckets</c>
+/// and <c>profile_rollups</c> the per-minute sums of <c>profiles</c> in rolled 10-minute buckets
 /// (see DuckDbProfileStore.Rollups.cs).
 /// </summary>
 internal static class Schema
@@ -23,5 +24,6 @@ internal static class Schema
         CREATE TABLE IF NOT EXISTS samples (series_id INTEGER, ts BIGINT, stack_id INTEGER, labels_id INTEGER, value BIGINT);
         CREATE TABLE IF NOT EXISTS sample_rollups (width BIGINT, bucket BIGINT, series_id INTEGER, stack_id INTEGER, labels_id INTEGER, value BIGINT);
         CREATE TABLE IF NOT EXISTS rollup_buckets (width BIGINT, bucket BIGINT);
+        CREATE TABLE IF NOT EXISTS profile_rollups (bucket BIGINT, minute BIGINT, series_id INTEGER, total BIGINT, duration BIGINT, profiles INTEGER);
         """;
 }
