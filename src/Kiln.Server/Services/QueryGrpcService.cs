@@ -111,6 +111,7 @@ internal sealed class QueryGrpcService(IProfileStore store) : QueryService.Query
         foreach (var (labels, points) in sumBy.Length > 0 ? SumBy(series, sumBy) : series.Select(s => (s.Series.Labels, s.Points)))
         {
             var metrics = new MetricsSeries { Labelset = ToLabelSet(labels), SampleType = valueType, PeriodType = periodType };
+            metrics.Samples.Capacity = points.Count;
             foreach (var p in points)
             {
                 var seconds = step > TimeSpan.Zero ? step.TotalSeconds : p.DurationNanos / 1e9;

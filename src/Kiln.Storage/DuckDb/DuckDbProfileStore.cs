@@ -144,7 +144,8 @@ public sealed partial class DuckDbProfileStore : IProfileStore
         // Steps are aligned to multiples of themselves, as Parca's are: a point at t sums the profiles in [t, t + step).
         // Bucket numbers are counted from the range's first bucket, as INTEGER when they fit (faster to group by).
         var first = stepNanos > 0 ? TimeRange.FloorDiv(range.StartNanos, stepNanos) : 0;
-        var bucketType = stepNanos > 0 && TimeRange.FloorDiv(range.EndNanos, stepNanos) - first < int.MaxValue ? "INTEGER" : "BIGINT";
+        var steps = stepNanos > 0 ? range.Steps(stepNanos) : 0;
+        var bucket = $"({FloorDivSql("ts", stepNanos, range)} - {first})::{(steps < int.MaxValue ? "INTEGER" : "BIGINT")}";
         return await Task.Run(() =>
         {
             using var connection = OpenReader();
@@ -152,25 +153,25 @@ public sealed partial class DuckDbProfileStore : IProfileStore
             using var transaction = connection.BeginTransaction();
             // Steps of whole minutes read the per-minute sums of rolled buckets: each minute lies in one step.
             var source = ProfileSource(connection, seriesPredicate, range, stepNanos > 0 && stepNanos % MinuteNanos == 0);
+            // Unordered: a hash aggregate's rows come in no order, and sorting each series' points here is cheaper than
+            // DuckDB's ORDER BY over all of them.
             var sql = stepNanos > 0
                 ? $"""
                    SELECT series_id, ({first} + b::BIGINT) * {stepNanos} AS t, v, d, n FROM (
-                       SELECT series_id, ({FloorDivSql("ts", stepNanos)} - {first})::{bucketType} AS b,
-                              SUM(total)::BIGINT AS v, SUM(duration)::BIGINT AS d, SUM(profiles)::INTEGER AS n
+                       SELECT series_id, {bucket} AS b, SUM(total)::BIGINT AS v, SUM(duration)::BIGINT AS d, SUM(profiles)::INTEGER AS n
                        FROM {source}
                        GROUP BY series_id, b)
-                   ORDER BY series_id, b
                    """
                 : $"""
                    SELECT series_id, ts, SUM(total)::BIGINT, SUM(duration)::BIGINT, COUNT(*)::INTEGER
                    FROM {source}
-                   GROUP BY ALL ORDER BY series_id, ts
+                   GROUP BY ALL
                    """;
             using var command = connection.CreateCommand();
             command.CommandText = sql;
             using var reader = command.ExecuteReader();
-            // Rows come ordered by series: one dictionary entry per series, not a probe per row.
-            var bySeries = new Dictionary<int, List<MetricPoint>>();
+            var bySeries = new Dictionary<int, List<MetricPoint>>(matched.Count);
+            var capacity = (int)Math.Clamp(steps, 4, 1024);
             List<MetricPoint>? points = null;
             var current = -1;
             while (reader.Read())
@@ -180,7 +181,10 @@ public sealed partial class DuckDbProfileStore : IProfileStore
                 if (id != current || points is null)
                 {
                     current = id;
-                    bySeries[id] = points = [];
+                    if (!bySeries.TryGetValue(id, out points))
+                    {
+                        bySeries[id] = points = new List<MetricPoint>(capacity);
+                    }
                 }
                 points.Add(new MetricPoint(reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt32(4)));
             }
@@ -189,6 +193,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
             {
                 if (bySeries.TryGetValue(s.Id, out var found))
                 {
+                    found.Sort(static (a, b) => a.TimeNanos.CompareTo(b.TimeNanos));
                     result.Add(new SeriesPoints(s.ToInfo(), found));
                 }
             }
@@ -205,29 +210,26 @@ public sealed partial class DuckDbProfileStore : IProfileStore
             return false;
         }
         var stepNanos = step.Ticks * 100;
-        string Sql(string points) => $"""
-            SELECT COALESCE(MAX(n), 0)::BIGINT FROM (
-                SELECT {points} AS n FROM profiles
-                WHERE {SeriesPredicate(matched)} AND ts >= {range.StartNanos} AND ts < {range.EndNanos}
-                GROUP BY series_id)
-            """;
+        var seriesPredicate = SeriesPredicate(matched);
         return await Task.Run(() =>
         {
             using var connection = OpenReader();
+            using var transaction = connection.BeginTransaction();
+            // Counted over what QueryRange would read: a rolled minute stands for its profiles, and lies in one step.
+            var source = ProfileSource(connection, seriesPredicate, range, stepNanos <= 0 || stepNanos % MinuteNanos == 0);
             using var command = connection.CreateCommand();
+            long Most(string points)
+            {
+                command.CommandText = $"SELECT COALESCE(MAX(n), 0)::BIGINT FROM (SELECT {points} AS n FROM {source} GROUP BY series_id)";
+                return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+            }
             // A series has at most one point per profile: counting profiles is cheaper than counting distinct steps,
             // and enough whenever it is below the caller's limit.
-            command.CommandText = Sql("COUNT(*)");
-            if (Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) <= limit)
+            if (Most("SUM(profiles)") <= limit)
             {
                 return false;
             }
-            if (stepNanos <= 0)
-            {
-                return true;
-            }
-            command.CommandText = Sql($"COUNT(DISTINCT {FloorDivSql("ts", stepNanos)})");
-            return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) > limit;
+            return stepNanos <= 0 || Most($"COUNT(DISTINCT {FloorDivSql("ts", stepNanos, range)})") > limit;
         }, cancellationToken).ConfigureAwait(false);
     }
 
@@ -362,8 +364,13 @@ public sealed partial class DuckDbProfileStore : IProfileStore
         return matched;
     }
 
-    /// <summary>SQL for ⌊<paramref name="column"/> / <paramref name="divisor"/>⌋ (DuckDB's // truncates towards zero).</summary>
-    private static string FloorDivSql(string column, long divisor) => $"(({column} - (({column} % {divisor}) + {divisor}) % {divisor}) // {divisor})";
+    /// <summary>
+    /// SQL for ⌊<paramref name="column"/> / <paramref name="divisor"/>⌋ over times in <paramref name="range"/>: DuckDB's //
+    /// truncates towards zero, which is the floor for the times after 1970.
+    /// </summary>
+    private static string FloorDivSql(string column, long divisor, TimeRange range) => range.StartNanos >= 0
+        ? $"({column} // {divisor})"
+        : $"(({column} - (({column} % {divisor}) + {divisor}) % {divisor}) // {divisor})";
 
     private static string SeriesPredicate(List<SeriesEntry> series)
     {
