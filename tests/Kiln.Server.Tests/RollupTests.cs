@@ -132,6 +132,32 @@ public sealed class RollupTests : IDisposable
     }
 
     [Fact]
+    public async Task QueryRange_at_whole_minute_steps_reads_the_per_minute_sums_of_rolled_buckets()
+    {
+        await using var store = DuckDbProfileStore.Open(_rolledDirectory, NullLogger.Instance);
+        for (var k = 0; k < 35; k++)
+        {
+            await WriteAsync(store, s_start + k * 7 * Minute, k);
+        }
+        Assert.True(await store.RollUpAsync(DateTimeOffset.UtcNow, CancellationToken.None) > 0);
+        var range = new TimeRange(s_hour0 + Hour, s_hour0 + 2 * Hour);
+        var points = await PointsAsync(store, range, 300);
+        Assert.NotEqual("", points);
+
+        // Delete the hour's profiles behind the store's back (the process shares one database between connections): only
+        // the roll-ups can still answer, and they do at a 5-minute step; a 90 s step reads profiles and finds none.
+        using (var connection = new DuckDB.NET.Data.DuckDBConnection($"Data Source={Path.Combine(_rolledDirectory, DuckDbProfileStore.FileName)}"))
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = $"DELETE FROM profiles WHERE ts >= {range.StartNanos} AND ts < {range.EndNanos}";
+            Assert.True(command.ExecuteNonQuery() > 0);
+        }
+        Assert.Equal(points, await PointsAsync(store, range, 300));
+        Assert.Equal("", await PointsAsync(store, range, 90));
+    }
+
+    [Fact]
     public async Task Roll_ups_survive_a_restart_and_late_writes_after_it()
     {
         await using var raw = DuckDbProfileStore.Open(_rawDirectory, NullLogger.Instance);
