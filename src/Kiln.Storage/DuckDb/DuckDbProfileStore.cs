@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Threading.Channels;
 using DuckDB.NET.Data;
+using DuckDBType = DuckDB.NET.Native.DuckDBType;
 using Kiln.Profiles;
 using Kiln.Profiles.Pprof;
 using Kiln.Profiles.Selectors;
@@ -167,27 +168,31 @@ public sealed partial class DuckDbProfileStore : IProfileStore
                    FROM {source}
                    GROUP BY ALL
                    """;
-            using var command = connection.CreateCommand();
-            command.CommandText = sql;
-            using var reader = command.ExecuteReader();
             var bySeries = new Dictionary<int, List<MetricPoint>>(matched.Count);
             var capacity = (int)Math.Clamp(steps, 4, 1024);
             List<MetricPoint>? points = null;
             var current = -1;
-            while (reader.Read())
+            ColumnarQuery.Run(connection, sql, [DuckDBType.Integer, DuckDBType.BigInt, DuckDBType.BigInt, DuckDBType.BigInt, DuckDBType.Integer], (in ColumnarQuery.Chunk chunk) =>
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                var id = reader.GetInt32(0);
-                if (id != current || points is null)
+                var ids = chunk.Int32(0);
+                var times = chunk.Int64(1);
+                var values = chunk.Int64(2);
+                var durations = chunk.Int64(3);
+                var counts = chunk.Int32(4);
+                for (var i = 0; i < chunk.Rows; i++)
                 {
-                    current = id;
-                    if (!bySeries.TryGetValue(id, out points))
+                    if (ids[i] != current || points is null)
                     {
-                        bySeries[id] = points = new List<MetricPoint>(capacity);
+                        current = ids[i];
+                        if (!bySeries.TryGetValue(current, out points))
+                        {
+                            bySeries[current] = points = new List<MetricPoint>(capacity);
+                        }
                     }
+                    points.Add(new MetricPoint(times[i], values[i], durations[i], counts[i]));
                 }
-                points.Add(new MetricPoint(reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt32(4)));
-            }
+            });
             var result = new List<SeriesPoints>(bySeries.Count);
             foreach (var s in matched)
             {
@@ -268,32 +273,42 @@ public sealed partial class DuckDbProfileStore : IProfileStore
                 (period, first, last) = (r.GetInt64(0), r.GetInt64(1), r.GetInt64(2));
             }
             using var builder = new MergedStacksBuilder(_symbols, selector.Type, period, first, Math.Max(0, last - first));
-            using (var command = connection.CreateCommand())
+            var seriesById = bySeries ? matched.ToDictionary(s => s.Id) : null;
+            _symbolsLock.EnterReadLock();
+            try
             {
-                command.CommandText = sql;
-                using var reader = command.ExecuteReader();
-                var seriesById = bySeries ? matched.ToDictionary(s => s.Id) : null;
-                _symbolsLock.EnterReadLock();
-                try
+                if (bySeries)
                 {
-                    while (reader.Read())
+                    ColumnarQuery.Run(connection, sql, [DuckDBType.Integer, DuckDBType.Integer, DuckDBType.Integer, DuckDBType.BigInt], (in ColumnarQuery.Chunk chunk) =>
                     {
                         cancellationToken.ThrowIfCancellationRequested();
-                        if (bySeries)
+                        var series = chunk.Int32(0);
+                        var stacks = chunk.Int32(1);
+                        var labels = chunk.Int32(2);
+                        var values = chunk.Int64(3);
+                        for (var i = 0; i < chunk.Rows; i++)
                         {
-                            var seriesId = reader.GetInt32(0);
-                            builder.Add(reader.GetInt32(1), seriesId, seriesById![seriesId].Labels, reader.GetInt32(2), keepLabels, reader.GetInt64(3));
+                            builder.Add(stacks[i], series[i], seriesById![series[i]].Labels, labels[i], keepLabels, values[i]);
                         }
-                        else
-                        {
-                            builder.Add(reader.GetInt32(0), reader.GetInt64(1));
-                        }
-                    }
+                    });
                 }
-                finally
+                else
                 {
-                    _symbolsLock.ExitReadLock();
+                    ColumnarQuery.Run(connection, sql, [DuckDBType.Integer, DuckDBType.BigInt], (in ColumnarQuery.Chunk chunk) =>
+                    {
+                        cancellationToken.ThrowIfCancellationRequested();
+                        var stacks = chunk.Int32(0);
+                        var values = chunk.Int64(1);
+                        for (var i = 0; i < chunk.Rows; i++)
+                        {
+                            builder.Add(stacks[i], values[i]);
+                        }
+                    });
                 }
+            }
+            finally
+            {
+                _symbolsLock.ExitReadLock();
             }
             if (builder.IsEmpty)
             {

@@ -1,0 +1,100 @@
+using DuckDB.NET.Data;
+using DuckDB.NET.Native;
+
+namespace Kiln.Storage.DuckDb;
+
+/// <summary>
+/// Runs a query through DuckDB's C API and hands its result over chunk by chunk (up to 2,048 rows) as spans of the
+/// columns' values, for queries whose results are large and numeric. The ADO.NET reader costs ~35 ns per value read
+/// (a QueryRange of 288,000 points spent ~50 ms in it); a span costs nothing per value. Runs on the connection's current
+/// transaction, like any command on it.
+/// </summary>
+internal static class ColumnarQuery
+{
+    /// <summary>One chunk of the result: <see cref="Rows"/> rows of the query's columns, all non-NULL.</summary>
+    public readonly ref struct Chunk
+    {
+        private readonly DuckDBDataChunk _chunk;
+
+        internal Chunk(DuckDBDataChunk chunk, int rows)
+        {
+            _chunk = chunk;
+            Rows = rows;
+        }
+
+        public int Rows { get; }
+
+        /// <summary>An INTEGER column's values.</summary>
+        public ReadOnlySpan<int> Int32(int column) => Values<int>(column);
+
+        /// <summary>A BIGINT column's values.</summary>
+        public ReadOnlySpan<long> Int64(int column) => Values<long>(column);
+
+        private unsafe ReadOnlySpan<T> Values<T>(int column) where T : unmanaged
+        {
+            var vector = NativeMethods.DataChunks.DuckDBDataChunkGetVector(_chunk, column);
+            var validity = NativeMethods.Vectors.DuckDBVectorGetValidity(vector);
+            if (validity != null)
+            {
+                for (var i = 0; i < Rows; i++)
+                {
+                    if ((validity[i >> 6] & (1UL << (i & 63))) == 0)
+                    {
+                        throw new InvalidOperationException($"column {column} of a columnar query holds NULL at row {i}; the query must not return NULLs");
+                    }
+                }
+            }
+            return new ReadOnlySpan<T>(NativeMethods.Vectors.DuckDBVectorGetData(vector), Rows);
+        }
+    }
+
+    public delegate void ChunkHandler(in Chunk chunk);
+
+    /// <summary>
+    /// Runs <paramref name="sql"/> and calls <paramref name="onChunk"/> for each chunk of its result, whose columns must
+    /// have the <paramref name="types"/> given (INTEGER or BIGINT).
+    /// </summary>
+    public static void Run(DuckDBConnection connection, string sql, ReadOnlySpan<DuckDBType> types, ChunkHandler onChunk)
+    {
+        if (NativeMethods.Query.DuckDBQuery(connection.NativeConnection, sql, out var result) == DuckDBState.Error)
+        {
+            var error = NativeMethods.Query.DuckDBResultError(ref result);
+            NativeMethods.Query.DuckDBDestroyResult(ref result);
+            throw new InvalidOperationException($"query failed: {error}");
+        }
+        try
+        {
+            var columns = (int)NativeMethods.Query.DuckDBColumnCount(ref result);
+            if (columns != types.Length)
+            {
+                throw new InvalidOperationException($"a columnar query returned {columns} columns where {types.Length} were expected");
+            }
+            for (var c = 0; c < columns; c++)
+            {
+                var type = NativeMethods.Query.DuckDBColumnType(ref result, c);
+                if (type != types[c] || type is not (DuckDBType.Integer or DuckDBType.BigInt))
+                {
+                    throw new InvalidOperationException($"column {c} of a columnar query is {type} where {types[c]} was expected");
+                }
+            }
+            while (true)
+            {
+                using var chunk = NativeMethods.Query.DuckDBFetchChunk(result);
+                if (chunk.IsInvalid)
+                {
+                    break;
+                }
+                var rows = (int)NativeMethods.DataChunks.DuckDBDataChunkGetSize(chunk);
+                if (rows == 0)
+                {
+                    break;
+                }
+                onChunk(new Chunk(chunk, rows));
+            }
+        }
+        finally
+        {
+            NativeMethods.Query.DuckDBDestroyResult(ref result);
+        }
+    }
+}
