@@ -567,6 +567,10 @@ public sealed partial class DuckDbProfileStore : IProfileStore
         return entry;
     }
 
+    // How many samples ahead AppendSamples prefetches a content key's slot: enough to cover a memory load with the
+    // work of appending that many rows.
+    private const int PrefetchDistance = 4;
+
     private (long Rows, long Total) AppendSamples(IngestProfile p, StackKeys keys, int seriesId, DuckDBAppender samples, AddedSymbols added)
     {
         var profile = p.Profile;
@@ -582,6 +586,11 @@ public sealed partial class DuckDbProfileStore : IProfileStore
                 if (value == 0)
                 {
                     continue;
+                }
+                // The table is too big to stay in cache: start loading a later sample's slot now.
+                if (s + PrefetchDistance < samplesView.Length)
+                {
+                    _symbols.PrefetchStackByContent(keys[s + PrefetchDistance]);
                 }
                 var key = keys[s];
                 if (!_symbols.TryGetStackByContent(key, out var stackId))

@@ -40,7 +40,7 @@ internal sealed class SymbolTable
 
     // A cache in front of everything else: the content key of a profile's stack (StackKeys) → its stack id. Only
     // what the writer resolved since start is here; a miss goes the slow way and is then added.
-    private readonly Dictionary<UInt128, int> _stacksByContent = [];
+    private readonly ContentKeyTable _stacksByContent = new();
 
     // The same for locations: a 64-bit content hash (StackKeys.LocationHash) → location id. A hit is checked
     // against the row's address and line numbers, so a hash collision would also need those to agree.
@@ -157,7 +157,10 @@ internal sealed class SymbolTable
     public bool TryGetStackByContent(UInt128 contentKey, out int id) => _stacksByContent.TryGetValue(contentKey, out id);
 
     /// <summary>Caches the stack id resolved for a content key.</summary>
-    public void AddStackContent(UInt128 contentKey, int id) => _stacksByContent[contentKey] = id;
+    public void AddStackContent(UInt128 contentKey, int id) => _stacksByContent.Set(contentKey, id);
+
+    /// <summary>Starts loading what <see cref="TryGetStackByContent"/> will read for <paramref name="contentKey"/>.</summary>
+    public void PrefetchStackByContent(UInt128 contentKey) => _stacksByContent.Prefetch(contentKey);
 
     /// <summary>The location id cached for a content hash (<see cref="StackKeys.LocationHash"/>), if any.</summary>
     public bool TryGetLocationByContent(ulong contentHash, out int id) => _locationsByContent.TryGetValue(contentHash, out id);
@@ -250,14 +253,7 @@ internal sealed class SymbolTable
                 Stacks.Set(id - 1, null);
             }
         }
-        var dead = ids as HashSet<int> ?? [.. ids];
-        foreach (var (key, id) in _stacksByContent)
-        {
-            if (dead.Contains(id))
-            {
-                _stacksByContent.Remove(key);
-            }
-        }
+        _stacksByContent.RemoveIds(ids as HashSet<int> ?? [.. ids]);
     }
 
     private static void Pad<T>(AppendOnlyList<T?> list, int id) where T : class
