@@ -116,7 +116,7 @@ export const goEnv = {
 /**
  * Builds and runs tests/workloads/goburn (hotA does twice hotB's work), takes a CPU profile of `seconds` from its
  * net/http/pprof endpoint and writes it to `out`. Five seconds at Go's 100 Hz give ~500 samples: the UI test's bounds on
- * the hotA / hotB share (1.4–2.8 around the true 2) are then ~4 standard deviations wide; at 3 s a run gave 2.9.
+ * the hotA / hotB ratio (1.4–2.8 around the true 2) are then 3 to 4 standard deviations away; at 3 s a run gave 2.9.
  */
 export async function profileGoburn(workDir: string, out: string, seconds = 5): Promise<void> {
   const go = goPath()!;
