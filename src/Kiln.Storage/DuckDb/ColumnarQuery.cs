@@ -51,12 +51,13 @@ internal static class ColumnarQuery
     public delegate void ChunkHandler(in Chunk chunk);
 
     /// <summary>
-    /// Runs <paramref name="sql"/> and calls <paramref name="onChunk"/> for each chunk of its result, whose columns must
-    /// have the <paramref name="types"/> given (INTEGER or BIGINT).
+    /// Runs <paramref name="sql"/> and calls <paramref name="onChunk"/> for each chunk of its result as DuckDB produces it
+    /// (streamed, not materialized first), whose columns must have the <paramref name="types"/> given (INTEGER or BIGINT).
     /// </summary>
     public static void Run(DuckDBConnection connection, string sql, ReadOnlySpan<DuckDBType> types, ChunkHandler onChunk)
     {
-        if (NativeMethods.Query.DuckDBQuery(connection.NativeConnection, sql, out var result) == DuckDBState.Error)
+        using var statement = Prepare(connection, sql);
+        if (NativeMethods.PreparedStatements.DuckDBExecutePreparedStreaming(statement, out var result) == DuckDBState.Error)
         {
             var error = NativeMethods.Query.DuckDBResultError(ref result);
             NativeMethods.Query.DuckDBDestroyResult(ref result);
@@ -79,22 +80,38 @@ internal static class ColumnarQuery
             }
             while (true)
             {
-                using var chunk = NativeMethods.Query.DuckDBFetchChunk(result);
+                using var chunk = NativeMethods.StreamingResult.DuckDBStreamFetchChunk(result);
                 if (chunk.IsInvalid)
                 {
+                    // The end, or an error while executing.
+                    var error = NativeMethods.Query.DuckDBResultError(ref result);
+                    if (!string.IsNullOrEmpty(error))
+                    {
+                        throw new InvalidOperationException($"query failed: {error}");
+                    }
                     break;
                 }
                 var rows = (int)NativeMethods.DataChunks.DuckDBDataChunkGetSize(chunk);
-                if (rows == 0)
+                if (rows > 0)
                 {
-                    break;
+                    onChunk(new Chunk(chunk, rows));
                 }
-                onChunk(new Chunk(chunk, rows));
             }
         }
         finally
         {
             NativeMethods.Query.DuckDBDestroyResult(ref result);
         }
+    }
+
+    private static DuckDBPreparedStatement Prepare(DuckDBConnection connection, string sql)
+    {
+        if (NativeMethods.PreparedStatements.DuckDBPrepare(connection.NativeConnection, sql, out var statement) == DuckDBState.Error)
+        {
+            var error = NativeMethods.PreparedStatements.DuckDBPrepareError(statement);
+            statement.Dispose();
+            throw new InvalidOperationException($"query failed: {error}");
+        }
+        return statement;
     }
 }

@@ -210,9 +210,19 @@ public sealed partial class DuckDbProfileStore
             }
         }
         // A store written before profile roll-ups existed has rolled 10-minute buckets without them: sum those once.
-        command.CommandText = "INSERT INTO profile_rollups " + ProfileMinutesSql(
-            $"{FloorSql("ts", ProfileRollupWidth)} IN (SELECT bucket FROM rollup_buckets WHERE width = {ProfileRollupWidth} EXCEPT SELECT bucket FROM profile_rollups)");
-        command.ExecuteNonQuery();
+        var missing = new List<long>();
+        command.CommandText = $"SELECT bucket FROM rollup_buckets WHERE width = {ProfileRollupWidth} EXCEPT SELECT bucket FROM profile_rollups";
+        using (var r = command.ExecuteReader())
+        {
+            while (r.Read())
+            {
+                missing.Add(r.GetInt64(0));
+            }
+        }
+        foreach (var bucket in missing)
+        {
+            Execute($"INSERT INTO profile_rollups {ProfileMinutesSql($"ts >= {bucket} AND ts < {bucket + ProfileRollupWidth}")}");
+        }
         for (var w = 0; w < RollupWidths.Length; w++)
         {
             var width = RollupWidths[w];

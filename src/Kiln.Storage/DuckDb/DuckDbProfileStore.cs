@@ -154,6 +154,18 @@ public sealed partial class DuckDbProfileStore : IProfileStore
             using var transaction = connection.BeginTransaction();
             // Steps of whole minutes read the per-minute sums of rolled buckets: each minute lies in one step.
             var source = ProfileSource(connection, seriesPredicate, range, stepNanos > 0 && stepNanos % MinuteNanos == 0);
+            if (stepNanos > 0 && matched.Count * steps <= StepSums.MaxCells)
+            {
+                using var sums = new StepSums(matched, range, stepNanos);
+                ColumnarQuery.Run(connection, $"SELECT series_id, ts, total, duration, profiles FROM {source}",
+                    [DuckDBType.Integer, DuckDBType.BigInt, DuckDBType.BigInt, DuckDBType.BigInt, DuckDBType.Integer], (in ColumnarQuery.Chunk chunk) =>
+                    {
+                        cancellationToken.ThrowIfCancellationRequested();
+                        sums.Add(chunk);
+                    });
+                return (IReadOnlyList<SeriesPoints>)sums.ToPoints();
+            }
+            // Too many (series, step) cells for arrays, or no step: DuckDB groups.
             // Unordered: a hash aggregate's rows come in no order, and sorting each series' points here is cheaper than
             // DuckDB's ORDER BY over all of them.
             var sql = stepNanos > 0

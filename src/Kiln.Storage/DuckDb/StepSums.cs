@@ -1,0 +1,110 @@
+using System.Buffers;
+
+namespace Kiln.Storage.DuckDb;
+
+/// <summary>
+/// QueryRange's per-series, per-step sums added up in flat arrays indexed by (series, step), from rows of
+/// (series_id, ts, total, duration, profiles) streamed out of DuckDB. A day at a 5-minute step is 1,000 series × 289 steps
+/// here; DuckDB's hash aggregate over the same 1.44 M per-minute rows took ~60 ms, mostly creating and combining its
+/// 128-bit sum states. The points come out in time order. Holds pooled arrays: dispose it.
+/// </summary>
+internal sealed class StepSums : IDisposable
+{
+    /// <summary>Above this many (series, step) cells the arrays would be too big: the store lets DuckDB group instead.</summary>
+    public const long MaxCells = 1 << 21;
+
+    private readonly IReadOnlyList<SeriesEntry> _series;
+    private readonly int[] _rowOf;
+    private readonly long _firstNanos;
+    private readonly long _stepNanos;
+    private readonly int _steps;
+    private readonly long[] _values;
+    private readonly long[] _durations;
+    private readonly int[] _counts;
+
+    /// <summary>Sums for <paramref name="series"/> over <paramref name="range"/>, in steps aligned to multiples of themselves.</summary>
+    public StepSums(IReadOnlyList<SeriesEntry> series, TimeRange range, long stepNanos)
+    {
+        var cells = series.Count * range.Steps(stepNanos);
+        if (cells > MaxCells)
+        {
+            throw new ArgumentOutOfRangeException(nameof(stepNanos), $"{cells} cells are more than {MaxCells}");
+        }
+        _series = series;
+        _stepNanos = stepNanos;
+        _steps = (int)range.Steps(stepNanos);
+        _firstNanos = TimeRange.FloorDiv(range.StartNanos, stepNanos) * stepNanos;
+        _rowOf = new int[series.Max(s => s.Id) + 1];
+        _rowOf.AsSpan().Fill(-1);
+        for (var i = 0; i < series.Count; i++)
+        {
+            _rowOf[series[i].Id] = i;
+        }
+        _values = Rent<long>((int)cells);
+        _durations = Rent<long>((int)cells);
+        _counts = Rent<int>((int)cells);
+    }
+
+    /// <summary>Adds a chunk of (series_id INTEGER, ts BIGINT, total BIGINT, duration BIGINT, profiles INTEGER) rows.</summary>
+    public void Add(in ColumnarQuery.Chunk chunk)
+    {
+        var ids = chunk.Int32(0);
+        var times = chunk.Int64(1);
+        var totals = chunk.Int64(2);
+        var durations = chunk.Int64(3);
+        var profiles = chunk.Int32(4);
+        for (var i = 0; i < chunk.Rows; i++)
+        {
+            var row = (uint)ids[i] < (uint)_rowOf.Length ? _rowOf[ids[i]] : -1;
+            var step = (times[i] - _firstNanos) / _stepNanos;
+            if (row < 0 || (ulong)step >= (ulong)_steps)
+            {
+                throw new InvalidOperationException($"a row of series {ids[i]} at {times[i]} lies outside the series or range asked for");
+            }
+            var cell = row * _steps + (int)step;
+            _values[cell] = checked(_values[cell] + totals[i]);
+            _durations[cell] = checked(_durations[cell] + durations[i]);
+            _counts[cell] += profiles[i];
+        }
+    }
+
+    /// <summary>Each series with any profile in the range, with a point per step that has one.</summary>
+    public List<SeriesPoints> ToPoints()
+    {
+        var result = new List<SeriesPoints>();
+        for (var row = 0; row < _series.Count; row++)
+        {
+            var counts = _counts.AsSpan(row * _steps, _steps);
+            var n = counts.Length - counts.Count(0);
+            if (n == 0)
+            {
+                continue;
+            }
+            var points = new List<MetricPoint>(n);
+            for (var step = 0; step < _steps; step++)
+            {
+                if (counts[step] > 0)
+                {
+                    var cell = row * _steps + step;
+                    points.Add(new MetricPoint(_firstNanos + step * _stepNanos, _values[cell], _durations[cell], counts[step]));
+                }
+            }
+            result.Add(new SeriesPoints(_series[row].ToInfo(), points));
+        }
+        return result;
+    }
+
+    public void Dispose()
+    {
+        ArrayPool<long>.Shared.Return(_values);
+        ArrayPool<long>.Shared.Return(_durations);
+        ArrayPool<int>.Shared.Return(_counts);
+    }
+
+    private static T[] Rent<T>(int count)
+    {
+        var array = ArrayPool<T>.Shared.Rent(Math.Max(count, 1));
+        array.AsSpan(0, count).Clear();
+        return array;
+    }
+}
