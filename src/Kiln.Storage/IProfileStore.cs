@@ -20,7 +20,10 @@ public interface IProfileStore : IAsyncDisposable
     /// <summary>Every series with data overlapping <paramref name="range"/>, optionally of one type.</summary>
     IReadOnlyList<SeriesInfo> GetSeries(TimeRange range, ProfileType? type = null);
 
-    /// <summary>Per-series totals bucketed by <paramref name="step"/> (zero: one point per stored profile).</summary>
+    /// <summary>
+    /// Per-series totals bucketed by <paramref name="step"/>, buckets aligned to multiples of it (a point at t sums the
+    /// profiles in [t, t + step) that lie in <paramref name="range"/>); zero: one point per stored profile.
+    /// </summary>
     Task<IReadOnlyList<SeriesPoints>> QueryRangeAsync(ProfileSelector selector, TimeRange range, TimeSpan step, CancellationToken cancellationToken);
 
     /// <summary>
