@@ -169,6 +169,29 @@ public sealed class RollupTests : IDisposable
     }
 
     [Fact]
+    public async Task A_store_rolled_up_before_per_minute_sums_existed_gets_them_at_start()
+    {
+        await using var raw = DuckDbProfileStore.Open(_rawDirectory, NullLogger.Instance);
+        await using (var rolled = DuckDbProfileStore.Open(_rolledDirectory, NullLogger.Instance))
+        {
+            for (var k = 0; k < 20; k++)
+            {
+                await WriteAsync(rolled, s_start + k * 7 * Minute, k);
+                await WriteAsync(raw, s_start + k * 7 * Minute, k);
+            }
+            Assert.True(await rolled.RollUpAsync(DateTimeOffset.UtcNow, CancellationToken.None) > 0);
+            // What a store written by an earlier version holds: rolled buckets, no per-minute sums.
+            using var connection = new DuckDB.NET.Data.DuckDBConnection($"Data Source={Path.Combine(_rolledDirectory, DuckDbProfileStore.FileName)}");
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = "DELETE FROM profile_rollups";
+            Assert.True(command.ExecuteNonQuery() > 0);
+        }
+        await using var reopened = DuckDbProfileStore.Open(_rolledDirectory, NullLogger.Instance);
+        await AssertSameAsync(reopened, raw, "after the start that summed the minutes");
+    }
+
+    [Fact]
     public async Task Roll_ups_survive_a_restart_and_late_writes_after_it()
     {
         await using var raw = DuckDbProfileStore.Open(_rawDirectory, NullLogger.Instance);
