@@ -397,7 +397,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
     /// </summary>
     private static string FloorDivSql(string column, long divisor, TimeRange range) => range.StartNanos >= 0
         ? $"({column} // {divisor})"
-        : $"(({column} - (({column} % {divisor}) + {divisor}) % {divisor}) // {divisor})";
+        : $"(({FloorSql(column, divisor)}) // {divisor})";
 
     private static string SeriesPredicate(List<SeriesEntry> series)
     {
