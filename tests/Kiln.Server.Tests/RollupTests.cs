@@ -48,6 +48,27 @@ public sealed class RollupTests : IDisposable
         await store.WriteAsync([new IngestProfile(s_type, labels, view, 0, view.TimeNanos, view.DurationNanos)], CancellationToken.None);
     }
 
+    // A profile every 7 minutes for 2 h 20 min into both stores, then the first rolled up.
+    private static async Task WriteAndRollUpAsync(IProfileStore rolled, IProfileStore raw)
+    {
+        for (var k = 0; k < 20; k++)
+        {
+            await WriteAsync(rolled, s_start + k * 7 * Minute, k);
+            await WriteAsync(raw, s_start + k * 7 * Minute, k);
+        }
+        Assert.True(await rolled.RollUpAsync(DateTimeOffset.UtcNow, CancellationToken.None) > 0);
+    }
+
+    // SQL on the rolled store's database behind the store's back (the process shares one database between connections).
+    private int ExecuteBehindTheStore(string sql)
+    {
+        using var connection = new DuckDB.NET.Data.DuckDBConnection($"Data Source={Path.Combine(_rolledDirectory, DuckDbProfileStore.FileName)}");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return command.ExecuteNonQuery();
+    }
+
     private static async Task<string> MergedAsync(IProfileStore store, TimeRange range, IReadOnlyCollection<string>? keep = null)
     {
         var merged = await store.MergeAsync(new ProfileSelector(s_type, []), range, keep ?? [], CancellationToken.None);
@@ -155,15 +176,9 @@ public sealed class RollupTests : IDisposable
         var points = await PointsAsync(store, range, 300);
         Assert.NotEqual("", points);
 
-        // Delete the hour's profiles behind the store's back (the process shares one database between connections): only
-        // the roll-ups can still answer, and they do at a 5-minute step; a 90 s step reads profiles and finds none.
-        using (var connection = new DuckDB.NET.Data.DuckDBConnection($"Data Source={Path.Combine(_rolledDirectory, DuckDbProfileStore.FileName)}"))
-        {
-            connection.Open();
-            using var command = connection.CreateCommand();
-            command.CommandText = $"DELETE FROM profiles WHERE ts >= {range.StartNanos} AND ts < {range.EndNanos}";
-            Assert.True(command.ExecuteNonQuery() > 0);
-        }
+        // Delete the hour's profiles behind the store's back: only the roll-ups can still answer, and they do at a
+        // 5-minute step; a 90 s step reads profiles and finds none.
+        Assert.True(ExecuteBehindTheStore($"DELETE FROM profiles WHERE ts >= {range.StartNanos} AND ts < {range.EndNanos}") > 0);
         Assert.Equal(points, await PointsAsync(store, range, 300));
         Assert.Equal("", await PointsAsync(store, range, 90));
     }
@@ -174,18 +189,9 @@ public sealed class RollupTests : IDisposable
         await using var raw = DuckDbProfileStore.Open(_rawDirectory, NullLogger.Instance);
         await using (var rolled = DuckDbProfileStore.Open(_rolledDirectory, NullLogger.Instance))
         {
-            for (var k = 0; k < 20; k++)
-            {
-                await WriteAsync(rolled, s_start + k * 7 * Minute, k);
-                await WriteAsync(raw, s_start + k * 7 * Minute, k);
-            }
-            Assert.True(await rolled.RollUpAsync(DateTimeOffset.UtcNow, CancellationToken.None) > 0);
+            await WriteAndRollUpAsync(rolled, raw);
             // What a store written by an earlier version holds: rolled buckets, no per-minute sums.
-            using var connection = new DuckDB.NET.Data.DuckDBConnection($"Data Source={Path.Combine(_rolledDirectory, DuckDbProfileStore.FileName)}");
-            connection.Open();
-            using var command = connection.CreateCommand();
-            command.CommandText = "DELETE FROM profile_rollups";
-            Assert.True(command.ExecuteNonQuery() > 0);
+            Assert.True(ExecuteBehindTheStore("DELETE FROM profile_rollups") > 0);
         }
         await using var reopened = DuckDbProfileStore.Open(_rolledDirectory, NullLogger.Instance);
         await AssertSameAsync(reopened, raw, "after the start that summed the minutes");
@@ -197,12 +203,7 @@ public sealed class RollupTests : IDisposable
         await using var raw = DuckDbProfileStore.Open(_rawDirectory, NullLogger.Instance);
         await using (var rolled = DuckDbProfileStore.Open(_rolledDirectory, NullLogger.Instance))
         {
-            for (var k = 0; k < 20; k++)
-            {
-                await WriteAsync(rolled, s_start + k * 7 * Minute, k);
-                await WriteAsync(raw, s_start + k * 7 * Minute, k);
-            }
-            Assert.True(await rolled.RollUpAsync(DateTimeOffset.UtcNow, CancellationToken.None) > 0);
+            await WriteAndRollUpAsync(rolled, raw);
         }
         await using (var reopened = DuckDbProfileStore.Open(_rolledDirectory, NullLogger.Instance))
         {
