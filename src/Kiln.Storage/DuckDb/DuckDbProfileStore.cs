@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Threading.Channels;
 using DuckDB.NET.Data;
@@ -22,6 +23,13 @@ public sealed partial class DuckDbProfileStore : IProfileStore
     // A batch is closed once it holds this many sample rows, bounding a transaction's size and latency.
     private const long MaxBatchRows = 2_000_000;
 
+    // A commit costs about as much as appending tens of thousands of rows: every appender's flush is planned and run
+    // as an INSERT, and the WAL is written and synced. So a batch smaller than MinBatchRows waits until CommitDelay
+    // after its first write was queued, for later writes to share that cost (the writes waiting while the previous
+    // batch was committed usually have already).
+    private static readonly TimeSpan CommitDelay = TimeSpan.FromMilliseconds(25);
+    private const long MinBatchRows = 50_000;
+
     private readonly string _path;
     private readonly DuckDBConnection _writer;
     private readonly ILogger _logger;
@@ -30,6 +38,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
     private readonly Dictionary<(string Type, LabelSet Labels), int> _seriesIds = [];
     private readonly Channel<PendingWrite> _writes = Channel.CreateUnbounded<PendingWrite>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Thread _writerThread;
+    private volatile bool _closing;
 
     // Held by the writer while it writes a batch and by retention, which must not race with a write that
     // references a stack retention is about to delete.
@@ -357,6 +366,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
     /// <summary>Stops accepting writes, finishes those queued, checkpoints and closes the database.</summary>
     public async ValueTask DisposeAsync()
     {
+        _closing = true;
         if (_writes.Writer.TryComplete())
         {
             await Task.Run(_writerThread.Join).ConfigureAwait(false);
@@ -436,10 +446,13 @@ public sealed partial class DuckDbProfileStore : IProfileStore
         {
             batch.Clear();
             long rows = 0;
-            while (rows < MaxBatchRows && reader.TryRead(out var pending))
+            Take(reader, batch, ref rows);
+            // Wait for more writes to share the commit, unless the batch is big enough or the store is closing.
+            var linger = CommitDelay - Stopwatch.GetElapsedTime(batch[0].QueuedAt);
+            if (rows < MinBatchRows && linger > TimeSpan.Zero && !_closing)
             {
-                batch.Add(pending);
-                rows += pending.EstimatedRows;
+                Thread.Sleep(linger);
+                Take(reader, batch, ref rows);
             }
             lock (_writeGate)
             {
@@ -474,6 +487,15 @@ public sealed partial class DuckDbProfileStore : IProfileStore
                     ReloadAfterFailure();
                 }
             }
+        }
+    }
+
+    private static void Take(ChannelReader<PendingWrite> reader, List<PendingWrite> batch, ref long rows)
+    {
+        while (rows < MaxBatchRows && reader.TryRead(out var pending))
+        {
+            batch.Add(pending);
+            rows += pending.EstimatedRows;
         }
     }
 
@@ -845,6 +867,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
                     ? Keys[i - 1]
                     : StackKeys.Compute(profiles[i].Profile);
             }
+            QueuedAt = Stopwatch.GetTimestamp();
         }
 
         public IReadOnlyList<IngestProfile> Profiles { get; }
@@ -861,6 +884,9 @@ public sealed partial class DuckDbProfileStore : IProfileStore
         }
 
         public TaskCompletionSource<WriteStats> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>When the write was queued (a <see cref="Stopwatch"/> timestamp).</summary>
+        public long QueuedAt { get; }
 
         public long EstimatedRows
         {
