@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -25,6 +26,7 @@ public sealed class PprofView : IDisposable
     private readonly Grow<(ulong FunctionId, long Line)> _lines = new();
     private readonly Grow<ViewSample> _samples = new();
     private readonly Grow<ulong> _sampleLocations = new();
+    private readonly Grow<int> _sampleLocationIndices = new();
     private readonly Grow<long> _sampleValues = new();
     private readonly Grow<ViewLabel> _labels = new();
 
@@ -73,6 +75,9 @@ public sealed class PprofView : IDisposable
     public ReadOnlySpan<(ulong FunctionId, long Line)> Lines(in ViewLocation location) => _lines.Span.Slice(location.LineStart, location.LineCount);
 
     public ReadOnlySpan<ulong> LocationIds(in ViewSample sample) => _sampleLocations.Span.Slice(sample.LocationStart, sample.LocationCount);
+
+    /// <summary>The sample's locations as positions in <see cref="Locations"/> (what <see cref="LocationIds"/> refer to).</summary>
+    public ReadOnlySpan<int> LocationIndices(in ViewSample sample) => _sampleLocationIndices.Span.Slice(sample.LocationStart, sample.LocationCount);
 
     public ReadOnlySpan<long> Values(in ViewSample sample) => _sampleValues.Span.Slice(sample.ValueStart, sample.ValueCount);
 
@@ -153,6 +158,18 @@ public sealed class PprofView : IDisposable
         }
     }
 
+    /// <summary>
+    /// Forgets the parsed profile and lets go of its bytes (a pooled copy goes back to the pool), but keeps the
+    /// tables' arrays for the next <see cref="Parse(ReadOnlySpan{byte}, PprofLimits?)"/>.
+    /// </summary>
+    public void Clear() => Reset([], pooled: false);
+
+    /// <summary>Bytes held by the tables' arrays, which grow to the largest profile parsed.</summary>
+    public long RetainedBytes =>
+        _strings.RetainedBytes + _sampleTypes.RetainedBytes + _mappings.RetainedBytes + _functions.RetainedBytes + _locations.RetainedBytes
+        + _lines.RetainedBytes + _samples.RetainedBytes + _sampleLocations.RetainedBytes + _sampleLocationIndices.RetainedBytes
+        + _sampleValues.RetainedBytes + _labels.RetainedBytes;
+
     /// <summary>Returns the pooled buffers; the view must not be used afterwards.</summary>
     public void Dispose()
     {
@@ -165,6 +182,7 @@ public sealed class PprofView : IDisposable
         _lines.Dispose();
         _samples.Dispose();
         _sampleLocations.Dispose();
+        _sampleLocationIndices.Dispose();
         _sampleValues.Dispose();
         _labels.Dispose();
     }
@@ -220,6 +238,7 @@ public sealed class PprofView : IDisposable
         _lines.Clear();
         _samples.Clear();
         _sampleLocations.Clear();
+        _sampleLocationIndices.Clear();
         _sampleValues.Clear();
         _labels.Clear();
         _mappingIndex.Clear();
@@ -424,6 +443,17 @@ public sealed class PprofView : IDisposable
                 }
             }
         }
+        // Every sample's location ids become positions in the location table, in one pass over all of them.
+        var allIds = _sampleLocations.Span;
+        var indices = _sampleLocationIndices.Reserve(allIds.Length);
+        var valid = true;
+        for (var k = 0; k < allIds.Length; k++)
+        {
+            var index = locationIds.IndexOf(allIds[k]);
+            indices[k] = index;
+            valid &= index >= 0;
+        }
+        _sampleLocationIndices.Commit(allIds.Length);
         var samples = _samples.Span;
         for (var i = 0; i < samples.Length; i++)
         {
@@ -436,12 +466,15 @@ public sealed class PprofView : IDisposable
             {
                 throw new PprofFormatException($"sample[{i}] has {s.LocationCount} locations, more than the limit of {limits.MaxStackDepth}");
             }
-            var ids = LocationIds(s);
-            for (var j = 0; j < ids.Length; j++)
+            if (!valid)
             {
-                if (!locationIds.Contains(ids[j]))
+                var ids = LocationIds(s);
+                for (var j = 0; j < ids.Length; j++)
                 {
-                    throw new PprofFormatException($"sample[{i}].location_id[{j}] = {ids[j]} refers to no location (the profile has {locations.Length} location(s))");
+                    if (!locationIds.Contains(ids[j]))
+                    {
+                        throw new PprofFormatException($"sample[{i}].location_id[{j}] = {ids[j]} refers to no location (the profile has {locations.Length} location(s))");
+                    }
                 }
             }
             var labels = Labels(s);
@@ -466,13 +499,19 @@ public sealed class PprofView : IDisposable
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void CheckString(string table, int index, string field, long value, int strings)
     {
-        if (value < 0 || value >= strings)
+        if ((ulong)value >= (ulong)strings)
         {
-            var where = index < 0 ? $"{table}.{field}" : $"{table}[{index}].{field}";
-            throw new PprofFormatException($"{where} = {value} is outside string_table (size {strings})");
+            ThrowOutsideStrings(table, index, field, value, strings);
         }
+    }
+
+    private static void ThrowOutsideStrings(string table, int index, string field, long value, int strings)
+    {
+        var where = index < 0 ? $"{table}.{field}" : $"{table}[{index}].{field}";
+        throw new PprofFormatException($"{where} = {value} is outside string_table (size {strings})");
     }
 
     private delegate ulong IdOf<T>(in T item);
@@ -531,6 +570,12 @@ public sealed class PprofView : IDisposable
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public bool Contains(ulong id) => _dense ? id - 1 < (ulong)_count : _map.ContainsKey(id);
 
+        /// <summary>The position of <paramref name="id"/>, or -1 when the table has no such id.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public int IndexOf(ulong id) => _dense
+            ? (id - 1 < (ulong)_count ? (int)(id - 1) : -1)
+            : (_map.TryGetValue(id, out var index) ? index : -1);
+
         /// <summary>The position of <paramref name="id"/>; throws for an id the table does not have.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public int Get(ulong id) => _dense && id - 1 < (ulong)_count ? (int)(id - 1) : GetSparse(id);
@@ -575,6 +620,8 @@ public sealed class PprofView : IDisposable
         }
 
         public void Clear() => Count = 0;
+
+        public long RetainedBytes => (long)_items.Length * Unsafe.SizeOf<T>();
 
         /// <summary>Makes room for <paramref name="count"/> more items and returns it, to be filled and then <see cref="Commit"/>ted.</summary>
         public Span<T> Reserve(int count)
@@ -647,6 +694,24 @@ public sealed class PprofView : IDisposable
             if (wire != 0)
             {
                 throw Error($"wire type {wire} where a varint was expected");
+            }
+            // Up to 8 bytes (addresses are 3 to 7) without a loop: load 8 bytes, find the first without its high bit,
+            // then squeeze the 7-bit groups together pairwise.
+            var position = _position;
+            if ((uint)position + 8 <= (uint)data.Length)
+            {
+                var word = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(data), position));
+                var stops = ~word & 0x8080808080808080UL;
+                var length = (BitOperations.TrailingZeroCount(stops) >> 3) + 1;
+                if (stops != 0 && length <= end - position)
+                {
+                    var x = word & (stops ^ (stops - 1)) & 0x7f7f7f7f7f7f7f7fUL;
+                    x = (x & 0x007f007f007f007fUL) | ((x & 0x7f007f007f007f00UL) >> 1);
+                    x = (x & 0x00003fff00003fffUL) | ((x & 0x3fff00003fff0000UL) >> 2);
+                    x = (x & 0x000000000fffffffUL) | ((x & 0x0fffffff00000000UL) >> 4);
+                    _position = position + length;
+                    return x;
+                }
             }
             ulong result = 0;
             for (var shift = 0; shift < 64; shift += 7)

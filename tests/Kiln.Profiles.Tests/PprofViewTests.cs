@@ -71,6 +71,7 @@ public class PprofViewTests
         Assert.Equal(copied.Locations.ToArray(), inPlace.Locations.ToArray());
         Assert.Equal(copied.Samples.ToArray(), inPlace.Samples.ToArray());
         Assert.Equal(2, inPlace.LocationIndex(copied.Locations[2].Id));
+        Assert.Equal(copied.LocationIds(copied.Samples[0]).ToArray().Select(id => copied.LocationIndex(id)), inPlace.LocationIndices(inPlace.Samples[0]).ToArray());
     }
 
     [Fact]
@@ -83,6 +84,59 @@ public class PprofViewTests
         Assert.Single(view.Samples.ToArray());
         Assert.Equal([5L], view.Values(view.Samples[0]).ToArray());
         Assert.Equal("f", view.String(view.Functions[0].Name));
+    }
+
+    [Fact]
+    public void Varints_of_every_length_and_sparse_ids_read_as_the_protobuf_decoder_reads_them()
+    {
+        var profile = new Profile { TimeNanos = -1, DurationNanos = long.MaxValue, Period = 1 };
+        profile.StringTable.Add("");
+        profile.StringTable.Add("samples");
+        profile.StringTable.Add("count");
+        profile.SampleType.Add(new Pprof.ValueType { Type = 1, Unit = 2 });
+        // Ids out of order and far apart, so positions come from the id map rather than arithmetic.
+        var ids = new List<ulong>();
+        for (var bits = 0; bits <= 64; bits += 7)
+        {
+            var address = bits == 0 ? 0 : bits == 63 ? ulong.MaxValue : (1UL << bits) - 1;
+            foreach (var a in new[] { address, address + 1 })
+            {
+                var id = (ulong)(ids.Count * 977 % 4096) + (1UL << (ids.Count % 9 * 7));
+                ids.Add(id);
+                profile.Location.Add(new Location { Id = id, Address = a });
+            }
+        }
+        for (var i = 0; i < ids.Count; i++)
+        {
+            var sample = new Pprof.Sample();
+            sample.LocationId.Add(ids[i]);
+            sample.LocationId.Add(ids[(i * 5 + 3) % ids.Count]);
+            sample.Value.Add(i % 2 == 0 ? (long)profile.Location[i].Address : -i);
+            profile.Sample.Add(sample);
+        }
+        using var view = new PprofView();
+        view.Parse(profile.ToByteArray());
+
+        Assert.Equal((-1L, long.MaxValue), (view.TimeNanos, view.DurationNanos));
+        Assert.Equal(profile.Location.Select(l => (l.Id, l.Address)), view.Locations.ToArray().Select(l => (l.Id, l.Address)));
+        for (var i = 0; i < profile.Sample.Count; i++)
+        {
+            var s = view.Samples[i];
+            Assert.Equal(profile.Sample[i].LocationId, view.LocationIds(s).ToArray());
+            Assert.Equal(profile.Sample[i].LocationId.Select(id => profile.Location.ToList().FindIndex(l => l.Id == id)), view.LocationIndices(s).ToArray());
+            Assert.Equal(profile.Sample[i].Value, view.Values(s).ToArray());
+        }
+    }
+
+    [Fact]
+    public void A_varint_running_past_the_end_of_its_message_is_refused_even_when_bytes_follow()
+    {
+        // Profile.location (field 4) of 3 bytes: address (field 3) = 0x80 0x80, cut short by the message's end;
+        // the string table's bytes after it would complete the varint if the reader looked past the end.
+        byte[] bytes = [0x22, 0x03, 0x18, 0x80, 0x80, 0x32, 0x00, 0x32, 0x01, 0x61, 0x32, 0x01, 0x62, 0x32, 0x01, 0x63];
+        using var view = new PprofView();
+        var e = Assert.Throws<PprofFormatException>(() => view.Parse(bytes));
+        Assert.Contains("truncated or malformed", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -14,6 +14,8 @@ namespace Kiln.Server.Ingest;
 /// </summary>
 internal sealed partial class RawProfileIngester(IProfileStore store, TimeProvider time)
 {
+    private readonly PprofViewPool _views = new();
+
     public async Task<WriteStats> IngestAsync(WriteRawRequest request, CancellationToken cancellationToken)
     {
         var profiles = new List<IngestProfile>();
@@ -33,7 +35,7 @@ internal sealed partial class RawProfileIngester(IProfileStore store, TimeProvid
                     {
                         throw new IngestException("empty_profile", $"{where} is empty; send a pprof profile (gzip-compressed or raw)");
                     }
-                    var view = new PprofView();
+                    var view = _views.Rent();
                     views.Add(view);
                     try
                     {
@@ -61,7 +63,7 @@ internal sealed partial class RawProfileIngester(IProfileStore store, TimeProvid
             // The store has finished with the views once WriteAsync completed (or was never called).
             foreach (var view in views)
             {
-                view.Dispose();
+                _views.Return(view);
             }
         }
     }

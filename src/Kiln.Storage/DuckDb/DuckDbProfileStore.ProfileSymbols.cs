@@ -41,17 +41,17 @@ public sealed partial class DuckDbProfileStore
         /// <summary>The store's stack id for a sample's stack, adding the stack and its symbols when new.</summary>
         public int Stack(in PprofView.ViewSample sample)
         {
-            var ids = _profile.LocationIds(sample);
-            if (ids.Length > _stack.Length)
+            var locations = _profile.LocationIndices(sample);
+            if (locations.Length > _stack.Length)
             {
                 ArrayPool<int>.Shared.Return(_stack);
-                _stack = ArrayPool<int>.Shared.Rent(ids.Length);
+                _stack = ArrayPool<int>.Shared.Rent(locations.Length);
             }
-            for (var i = 0; i < ids.Length; i++)
+            for (var i = 0; i < locations.Length; i++)
             {
-                _stack[i] = Location(_profile.LocationIndex(ids[i]));
+                _stack[i] = Location(locations[i]);
             }
-            return _symbols.GetOrAddStack(_stack.AsSpan(0, ids.Length), _added.Stacks);
+            return _symbols.GetOrAddStack(_stack.AsSpan(0, locations.Length), _added.Stacks);
         }
 
         public void Dispose()

@@ -82,17 +82,18 @@ internal sealed class StackKeys : IDisposable
             }
             for (var s = 0; s < samples.Length; s++)
             {
-                var ids = profile.LocationIds(samples[s]);
-                if (ids.Length > frames.Length)
+                var stack = profile.LocationIndices(samples[s]);
+                if (stack.Length > frames.Length)
                 {
                     ArrayPool<ulong>.Shared.Return(frames);
-                    frames = ArrayPool<ulong>.Shared.Rent(ids.Length);
+                    frames = ArrayPool<ulong>.Shared.Rent(stack.Length);
                 }
-                for (var i = 0; i < ids.Length; i++)
+                var hashes = frames.AsSpan(0, stack.Length);
+                for (var i = 0; i < hashes.Length; i++)
                 {
-                    frames[i] = locations[profile.LocationIndex(ids[i])];
+                    hashes[i] = locations[stack[i]];
                 }
-                keys[s] = XxHash128.HashToUInt128(MemoryMarshal.AsBytes(frames.AsSpan(0, ids.Length)));
+                keys[s] = XxHash128.HashToUInt128(MemoryMarshal.AsBytes(hashes));
             }
         }
         finally
