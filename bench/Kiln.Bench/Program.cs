@@ -164,6 +164,8 @@ await using (var server = await ServerProcess.StartAsync(kilnDll, dataDir))
     var secondHalfCpu = cpuBefore + cpu - atHalf.Cpu;
     Console.WriteLine($"ingest, second half only: {rows - atHalf.Rows:N0} sample rows, server CPU {secondHalfCpu.TotalSeconds:F1} s = " +
         $"{(rows - atHalf.Rows) / secondHalfCpu.TotalSeconds:N0} rows per CPU-second");
+    var commits = await server.MetricAsync("kiln_store_commits_total");
+    Console.WriteLine($"ingest: {commits:N0} commits, {rows / Math.Max(commits, 1):N0} sample rows per commit");
 
     var query = new QueryService.QueryServiceClient(channel);
     var end = start.AddMinutes(minutes);

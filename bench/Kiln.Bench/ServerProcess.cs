@@ -56,6 +56,20 @@ internal sealed class ServerProcess : IAsyncDisposable
         throw new InvalidOperationException("kiln server did not become ready");
     }
 
+    /// <summary>The value of an unlabelled metric on the server's /metrics page (0 when absent).</summary>
+    public async Task<long> MetricAsync(string name)
+    {
+        using var http = new HttpClient();
+        foreach (var line in (await http.GetStringAsync($"{Address}/metrics")).Split('\n'))
+        {
+            if (line.StartsWith(name + " ", StringComparison.Ordinal))
+            {
+                return (long)double.Parse(line[(name.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+        return 0;
+    }
+
     /// <summary>User+system CPU time of the server so far (from /proc/PID/stat).</summary>
     public TimeSpan CpuTime
     {

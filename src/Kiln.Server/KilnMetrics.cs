@@ -27,4 +27,7 @@ internal static class KilnMetrics
 
     public static readonly Gauge StoreSize = Metrics.CreateGauge(
         "kiln_store_size_bytes", "Size of the store's files on disk.");
+
+    public static readonly Counter StoreCommits = Metrics.CreateCounter(
+        "kiln_store_commits_total", "Transactions that stored writes; concurrent writes share one.");
 }

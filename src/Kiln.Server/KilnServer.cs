@@ -91,7 +91,11 @@ public static class KilnServer
             store.DisposeAsync().AsTask().GetAwaiter().GetResult();
             File.Delete(http2Socket);
         });
-        Metrics.DefaultRegistry.AddBeforeCollectCallback(() => KilnMetrics.StoreSize.Set(store.SizeOnDisk));
+        Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>
+        {
+            KilnMetrics.StoreSize.Set(store.SizeOnDisk);
+            KilnMetrics.StoreCommits.IncTo(store.Commits);
+        });
 
         // Parca serves its REST gateway under /api; the transcoded routes are the proto's own paths.
         app.UseRewriter(new RewriteOptions().AddRewrite("^api/(.*)$", "$1", skipRemainingRules: true));

@@ -54,6 +54,12 @@ public interface IProfileStore : IAsyncDisposable
 
     /// <summary>Size of the store's files on disk, in bytes.</summary>
     long SizeOnDisk { get; }
+
+    /// <summary>
+    /// Transactions that stored writes since the store opened. Concurrent writes share one, so sample rows per commit
+    /// show how well the store batches.
+    /// </summary>
+    long Commits { get; }
 }
 
 /// <summary>

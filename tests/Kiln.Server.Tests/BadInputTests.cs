@@ -255,6 +255,7 @@ public sealed class BadInputTests(SmallLimitServerFixture fixture) : IClassFixtu
         Assert.Equal(1, after.Get("kiln_query_duration_seconds_count{rpc=\"Query\"}") - before.Get("kiln_query_duration_seconds_count{rpc=\"Query\"}"));
         Assert.True(after.Has("kiln_query_duration_seconds_bucket{rpc=\"Query\",le=\"+Inf\"}"), "kiln_query_duration_seconds has no +Inf bucket for Query");
         Assert.True(after.Get("kiln_store_size_bytes") > 0, "kiln_store_size_bytes is not positive after writes");
+        Assert.True(after.Get("kiln_store_commits_total") - before.Get("kiln_store_commits_total") >= 1, "kiln_store_commits_total did not count the write's commit");
     }
 
     /// <summary>The server still answers a valid query, and the profile stored at the start is intact.</summary>

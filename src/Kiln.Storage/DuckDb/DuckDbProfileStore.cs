@@ -39,6 +39,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
     private readonly Channel<PendingWrite> _writes = Channel.CreateUnbounded<PendingWrite>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Thread _writerThread;
     private volatile bool _closing;
+    private long _commits;
 
     // Held by the writer while it writes a batch and by retention, which must not race with a write that
     // references a stack retention is about to delete.
@@ -104,6 +105,9 @@ public sealed partial class DuckDbProfileStore : IProfileStore
             return size;
         }
     }
+
+    /// <inheritdoc />
+    public long Commits => Interlocked.Read(ref _commits);
 
     /// <inheritdoc />
     public Task<WriteStats> WriteAsync(IReadOnlyList<IngestProfile> profiles, CancellationToken cancellationToken)
@@ -573,6 +577,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
             touchedBuckets = InvalidateRollups(writtenTimes);
             transaction.Commit();
         }
+        Interlocked.Increment(ref _commits);
         MarkPending(touchedBuckets);
         // Only now is the data durable: publish the series' new time spans to readers.
         foreach (var (series, min, max) in seriesTimes)
