@@ -28,7 +28,8 @@ var minutes = arguments.GetValueOrDefault("minutes", 10);
 var concurrency = arguments.GetValueOrDefault("concurrency", 4);
 var keep = arguments.GetValueOrDefault("keep", 0) != 0;
 var root = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../.."));
-var kilnDll = Path.Combine(root, "src/Kiln.Cli/bin/Release/net10.0/kiln.dll");
+// KILN_BENCH_KILN_DLL: another build of the server (e.g. the commit before a change) to compare with the same harness.
+var kilnDll = Environment.GetEnvironmentVariable("KILN_BENCH_KILN_DLL") ?? Path.Combine(root, "src/Kiln.Cli/bin/Release/net10.0/kiln.dll");
 if (!File.Exists(kilnDll))
 {
     Console.Error.WriteLine($"build the CLI first: dotnet build -c Release src/Kiln.Cli ({kilnDll} is missing)");
@@ -50,8 +51,7 @@ if (queryDir is not null)
     }
     if (arguments.GetValueOrDefault("server", 0) != 0)
     {
-        // KILN_BENCH_KILN_DLL: another build of the server (e.g. the commit before a change) to compare on the same data.
-        await QueryOnly.RunServerAsync(Environment.GetEnvironmentVariable("KILN_BENCH_KILN_DLL") ?? kilnDll, queryDir, arguments.GetValueOrDefault("rounds", 5),
+        await QueryOnly.RunServerAsync(kilnDll, queryDir, arguments.GetValueOrDefault("rounds", 5),
             arguments.GetValueOrDefault("offset-minutes", 0), arguments.GetValueOrDefault("range-minutes", 0));
     }
     else
@@ -165,7 +165,10 @@ await using (var server = await ServerProcess.StartAsync(kilnDll, dataDir))
     Console.WriteLine($"ingest, second half only: {rows - atHalf.Rows:N0} sample rows, server CPU {secondHalfCpu.TotalSeconds:F1} s = " +
         $"{(rows - atHalf.Rows) / secondHalfCpu.TotalSeconds:N0} rows per CPU-second");
     var commits = await server.MetricAsync("kiln_store_commits_total");
-    Console.WriteLine($"ingest: {commits:N0} commits, {rows / Math.Max(commits, 1):N0} sample rows per commit");
+    if (commits > 0)
+    {
+        Console.WriteLine($"ingest: {commits:N0} commits, {rows / commits:N0} sample rows per commit");
+    }
 
     var query = new QueryService.QueryServiceClient(channel);
     var end = start.AddMinutes(minutes);
