@@ -5,6 +5,7 @@ using Kiln.Server.Services;
 using Kiln.Storage;
 using Kiln.Storage.DuckDb;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -68,6 +69,8 @@ public static class KilnServer
         });
 
         var services = builder.Services;
+        // Registered after Kestrel's own, so it is the one Kestrel resolves.
+        services.AddSingleton<IMemoryPoolFactory<byte>, LargeBlockMemoryPoolFactory>();
         services.AddSingleton(options);
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<IProfileStore>(sp => DuckDbProfileStore.Open(options.DataDirectory, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Kiln.Storage")));
