@@ -10,23 +10,37 @@ namespace Kiln.Profiles;
 /// </summary>
 public sealed class PprofViewPool(int maxViews = 64, long maxRetainedBytes = 1 << 20)
 {
-    private readonly ConcurrentBag<PprofView> _views = [];
+    private readonly ConcurrentQueue<PprofView> _views = new();
+    private int _count;
 
     /// <summary>A view to parse into; give it back with <see cref="Return"/> once nothing reads it any more.</summary>
-    public PprofView Rent() => _views.TryTake(out var view) ? view : new PprofView();
+    public PprofView Rent()
+    {
+        if (_views.TryDequeue(out var view))
+        {
+            Interlocked.Decrement(ref _count);
+            return view;
+        }
+        return new PprofView();
+    }
 
     /// <summary>Takes a view back (or disposes it when the pool is full or the view too big).</summary>
     public void Return(PprofView view)
     {
         ArgumentNullException.ThrowIfNull(view);
         view.Clear();
-        if (_views.Count < maxViews && view.RetainedBytes <= maxRetainedBytes)
+        if (view.RetainedBytes > maxRetainedBytes)
         {
-            _views.Add(view);
+            view.Dispose();
+        }
+        else if (Interlocked.Increment(ref _count) > maxViews)
+        {
+            Interlocked.Decrement(ref _count);
+            view.Dispose();
         }
         else
         {
-            view.Dispose();
+            _views.Enqueue(view);
         }
     }
 }
