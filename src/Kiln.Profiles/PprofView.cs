@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -137,9 +136,9 @@ public sealed class PprofView : IDisposable
         Reset(buffer, pooled);
         try
         {
-            ParseProfile(new WireReader(buffer, offset, offset + length));
+            ParseProfile(new ProtobufReader(buffer, offset, offset + length));
         }
-        catch (MalformedException)
+        catch (MalformedProtobufException)
         {
             throw new PprofFormatException($"not a valid pprof: protobuf is truncated or malformed at {PprofCodec.LocateDamage(buffer.AsSpan(offset, length))}");
         }
@@ -187,7 +186,7 @@ public sealed class PprofView : IDisposable
         _labels.Dispose();
     }
 
-    private void ParseProfile(WireReader reader)
+    private void ParseProfile(ProtobufReader reader)
     {
         while (!reader.End)
         {
@@ -248,7 +247,7 @@ public sealed class PprofView : IDisposable
         HasPeriodType = false;
     }
 
-    private void ParseSampleType(WireReader r)
+    private void ParseSampleType(ProtobufReader r)
     {
         long type = 0, unit = 0;
         while (!r.End)
@@ -261,7 +260,7 @@ public sealed class PprofView : IDisposable
         _sampleTypes.Add((type, unit));
     }
 
-    private void ParseSample(WireReader r)
+    private void ParseSample(ProtobufReader r)
     {
         var locationStart = _sampleLocations.Count;
         var valueStart = _sampleValues.Count;
@@ -271,8 +270,8 @@ public sealed class PprofView : IDisposable
             var (f, w) = r.Tag();
             switch (f)
             {
-                case 1: r.RepeatedVarint(w, _sampleLocations); break;
-                case 2: r.RepeatedVarintSigned(w, _sampleValues); break;
+                case 1: RepeatedVarint(ref r, w, _sampleLocations); break;
+                case 2: RepeatedVarintSigned(ref r, w, _sampleValues); break;
                 case 3:
                     var l = r.Message(w);
                     long key = 0, str = 0, num = 0, numUnit = 0;
@@ -296,7 +295,7 @@ public sealed class PprofView : IDisposable
         _samples.Add(new ViewSample(locationStart, _sampleLocations.Count - locationStart, valueStart, _sampleValues.Count - valueStart, labelStart, _labels.Count - labelStart));
     }
 
-    private void ParseMapping(WireReader r)
+    private void ParseMapping(ProtobufReader r)
     {
         ulong id = 0, start = 0, limit = 0, offset = 0;
         long filename = 0, buildId = 0;
@@ -322,7 +321,7 @@ public sealed class PprofView : IDisposable
         _mappings.Add(new ViewMapping(id, start, limit, offset, filename, buildId, functions, filenames, lineNumbers, inlineFrames));
     }
 
-    private void ParseLocation(WireReader r)
+    private void ParseLocation(ProtobufReader r)
     {
         ulong id = 0, mappingId = 0, address = 0;
         var folded = false;
@@ -355,7 +354,7 @@ public sealed class PprofView : IDisposable
         _locations.Add(new ViewLocation(id, mappingId, address, folded, lineStart, _lines.Count - lineStart));
     }
 
-    private void ParseFunction(WireReader r)
+    private void ParseFunction(ProtobufReader r)
     {
         ulong id = 0;
         long name = 0, systemName = 0, filename = 0, startLine = 0;
@@ -647,169 +646,39 @@ public sealed class PprofView : IDisposable
         }
     }
 
-    /// <summary>Reads protobuf wire format from a slice of the buffer; errors name the message and byte offset.</summary>
-    private sealed class MalformedException(string message) : Exception(message);
-
-    private struct WireReader(byte[] data, int position, int end)
+    private static void RepeatedVarint(ref ProtobufReader r, int wire, Grow<ulong> into)
     {
-        private int _position = position;
-
-        public readonly bool End => _position >= end;
-
-        public readonly int Remaining => end - _position;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public (int Field, int Wire) Tag()
+        if (wire == 2)
         {
-            var tag = Varint(0);
-            var field = (int)(tag >> 3);
-            return field != 0 ? (field, (int)(tag & 7)) : throw Error("field number 0");
+            var packed = r.Message(wire);
+            // A packed run of n bytes holds at most n varints.
+            var room = into.Reserve(packed.Remaining);
+            var count = 0;
+            while (!packed.End)
+            {
+                room[count++] = packed.Varint(0);
+            }
+            into.Commit(count);
         }
-
-        // Tags and most values fit in one or two bytes: that case is inlined, the rest goes the long way.
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public ulong Varint(int wire)
+        else
         {
-            var position = _position;
-            if (wire == 0 && (uint)(position + 1) < (uint)end && (uint)(position + 1) < (uint)data.Length)
-            {
-                var b0 = data[position];
-                if (b0 < 0x80)
-                {
-                    _position = position + 1;
-                    return b0;
-                }
-                var b1 = data[position + 1];
-                if (b1 < 0x80)
-                {
-                    _position = position + 2;
-                    return (ulong)(b0 & 0x7fu) | ((ulong)b1 << 7);
-                }
-            }
-            return VarintSlow(wire);
+            into.Add(r.Varint(wire));
         }
+    }
 
-        private ulong VarintSlow(int wire)
+    private static void RepeatedVarintSigned(ref ProtobufReader r, int wire, Grow<long> into)
+    {
+        if (wire == 2)
         {
-            if (wire != 0)
+            var packed = r.Message(wire);
+            while (!packed.End)
             {
-                throw Error($"wire type {wire} where a varint was expected");
-            }
-            // Up to 8 bytes (addresses are 3 to 7) without a loop: load 8 bytes, find the first without its high bit,
-            // then squeeze the 7-bit groups together pairwise.
-            var position = _position;
-            if ((uint)position + 8 <= (uint)data.Length)
-            {
-                var word = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(data), position));
-                var stops = ~word & 0x8080808080808080UL;
-                var length = (BitOperations.TrailingZeroCount(stops) >> 3) + 1;
-                if (stops != 0 && length <= end - position)
-                {
-                    var x = word & (stops ^ (stops - 1)) & 0x7f7f7f7f7f7f7f7fUL;
-                    x = (x & 0x007f007f007f007fUL) | ((x & 0x7f007f007f007f00UL) >> 1);
-                    x = (x & 0x00003fff00003fffUL) | ((x & 0x3fff00003fff0000UL) >> 2);
-                    x = (x & 0x000000000fffffffUL) | ((x & 0x0fffffff00000000UL) >> 4);
-                    _position = position + length;
-                    return x;
-                }
-            }
-            ulong result = 0;
-            for (var shift = 0; shift < 64; shift += 7)
-            {
-                if (_position >= end)
-                {
-                    throw Error("varint runs past the end");
-                }
-                var b = data[_position++];
-                result |= (ulong)(b & 0x7f) << shift;
-                if (b < 0x80)
-                {
-                    return result;
-                }
-            }
-            throw Error("varint longer than 10 bytes");
-        }
-
-        public (int Offset, int Length) Bytes(int wire)
-        {
-            if (wire != 2)
-            {
-                throw Error($"wire type {wire} where length-delimited bytes were expected");
-            }
-            var length = Varint(0);
-            if (length > (ulong)(end - _position))
-            {
-                throw Error($"declares {length} bytes but only {end - _position} remain");
-            }
-            var offset = _position;
-            _position += (int)length;
-            return (offset, (int)length);
-        }
-
-        public WireReader Message(int wire)
-        {
-            var (offset, length) = Bytes(wire);
-            return new WireReader(data, offset, offset + length);
-        }
-
-        public void RepeatedVarint(int wire, Grow<ulong> into)
-        {
-            if (wire == 2)
-            {
-                var packed = Message(wire);
-                // A packed run of n bytes holds at most n varints.
-                var room = into.Reserve(packed.Remaining);
-                var count = 0;
-                while (!packed.End)
-                {
-                    room[count++] = packed.Varint(0);
-                }
-                into.Commit(count);
-            }
-            else
-            {
-                into.Add(Varint(wire));
+                into.Add((long)packed.Varint(0));
             }
         }
-
-        public void RepeatedVarintSigned(int wire, Grow<long> into)
+        else
         {
-            if (wire == 2)
-            {
-                var packed = Message(wire);
-                while (!packed.End)
-                {
-                    into.Add((long)packed.Varint(0));
-                }
-            }
-            else
-            {
-                into.Add((long)Varint(wire));
-            }
+            into.Add((long)r.Varint(wire));
         }
-
-        public void Skip(int wire)
-        {
-            switch (wire)
-            {
-                case 0: Varint(0); break;
-                case 1: Advance(8); break;
-                case 2: Bytes(2); break;
-                case 5: Advance(4); break;
-                default: throw Error($"unsupported wire type {wire}");
-            }
-        }
-
-        private void Advance(int count)
-        {
-            if (end - _position < count)
-            {
-                throw Error("field runs past the end");
-            }
-            _position += count;
-        }
-
-        // The user-facing message is composed on the error path by PprofCodec.LocateDamage, which names the element.
-        private static MalformedException Error(string what) => new(what);
     }
 }

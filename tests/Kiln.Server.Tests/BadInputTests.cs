@@ -65,6 +65,23 @@ public sealed class BadInputTests(SmallLimitServerFixture fixture) : IClassFixtu
     }
 
     [Fact]
+    public async Task A_request_that_is_not_a_WriteRawRequest_is_refused_naming_the_byte()
+    {
+        // A well-formed request cut off inside its first series: the envelope itself is broken, not a profile in it.
+        var whole = Request("synthetic", LabelsOf("a"), CpuProfile(fixture.T0.AddSeconds(2), 5, 5)).ToByteArray();
+        var cut = whole[..(whole.Length / 2)];
+        var rawWriteRaw = new Method<byte[], byte[]>(MethodType.Unary, ProfileStoreService.Descriptor.FullName, "WriteRaw",
+            Marshallers.Create(b => b, b => b), Marshallers.Create(b => b, b => b));
+
+        var e = await Assert.ThrowsAsync<RpcException>(() => fixture.Channel.CreateCallInvoker().AsyncUnaryCall(rawWriteRaw, null, new CallOptions(), cut).ResponseAsync);
+
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Contains("not a valid parca.profilestore.v1alpha1.WriteRawRequest", e.Status.Detail, StringComparison.Ordinal);
+        Assert.Contains($"of {cut.Length}", e.Status.Detail, StringComparison.Ordinal);
+        await AssertStillServingAsync();
+    }
+
+    [Fact]
     public async Task Corrupt_gzip_is_refused_as_invalid_argument_naming_gzip()
     {
         // A gzip header followed by a deflate block of the reserved type 3.
