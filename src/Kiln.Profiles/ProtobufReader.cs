@@ -89,6 +89,7 @@ public struct ProtobufReader(byte[] data, int position, int end)
         throw Error("varint longer than 10 bytes");
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public (int Offset, int Length) Bytes(int wire)
     {
         if (wire != 2)
@@ -105,6 +106,7 @@ public struct ProtobufReader(byte[] data, int position, int end)
         return (offset, (int)length);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ProtobufReader Message(int wire)
     {
         var (offset, length) = Bytes(wire);
