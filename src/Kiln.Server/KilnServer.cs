@@ -73,7 +73,7 @@ public static class KilnServer
         services.AddSingleton<IMemoryPoolFactory<byte>, LargeBlockMemoryPoolFactory>();
         services.AddSingleton(options);
         services.AddSingleton(TimeProvider.System);
-        services.AddSingleton<IProfileStore>(sp => DuckDbProfileStore.Open(options.DataDirectory, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Kiln.Storage")));
+        services.AddSingleton<IProfileStore>(sp => DuckDbProfileStore.Open(options.DataDirectory, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Kiln.Storage"), options.StoreThreads));
         services.AddSingleton<RawProfileIngester>();
         services.AddSingleton<AgentRegistry>();
         services.AddHostedService<RetentionService>();

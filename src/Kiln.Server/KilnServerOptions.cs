@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using Kiln.Storage.DuckDb;
 
 namespace Kiln.Server;
 
@@ -17,6 +18,11 @@ public sealed class KilnServerOptions
 
     /// <summary>--max-request-bytes: the largest request body (and gRPC message) accepted.</summary>
     public long MaxRequestBytes { get; set; } = 64L << 20;
+
+    /// <summary>--store-threads: DuckDB's threads, shared by writes and queries (see <see cref="DuckDbProfileStore.DefaultWorkerThreads"/>).</summary>
+    public int StoreThreads { get; set; } = DuckDbProfileStore.DefaultWorkerThreads;
+
+    private const int MaxStoreThreads = 1024;
 
     /// <summary>Checks every setting; returns the problems, each naming the flag, the bad value and what is allowed.</summary>
     public IReadOnlyList<string> Validate()
@@ -37,6 +43,10 @@ public sealed class KilnServerOptions
         if (MaxRequestBytes is < 1024 or > int.MaxValue)
         {
             errors.Add($"--max-request-bytes {MaxRequestBytes} is outside [1024, {int.MaxValue}]");
+        }
+        if (StoreThreads is < 1 or > MaxStoreThreads)
+        {
+            errors.Add($"--store-threads {StoreThreads} is outside [1, {MaxStoreThreads}]");
         }
         return errors;
     }

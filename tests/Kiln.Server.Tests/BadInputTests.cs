@@ -238,6 +238,26 @@ public sealed class BadInputTests(SmallLimitServerFixture fixture) : IClassFixtu
         await AssertStillServingAsync();
     }
 
+    [Theory]
+    [InlineData("0")]
+    [InlineData("1025")]
+    public async Task Cli_server_with_store_threads_out_of_range_exits_2_naming_the_flag(string threads)
+    {
+        var dataDirectory = KilnProcess.CreateTempDirectory("kiln-threads-");
+        try
+        {
+            var server = await ExternalProcess.KilnAsync("server", "--store-threads", threads, "--data-dir", dataDirectory,
+                "--http-address", $"127.0.0.1:{KilnProcess.FreePort()}");
+
+            Assert.True(server.ExitCode == 2, server.ToString());
+            Assert.Contains($"--store-threads {threads} is outside [1, 1024]", server.Stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            KilnProcess.TryDeleteDirectory(dataDirectory);
+        }
+    }
+
     [Fact]
     public async Task Cli_query_of_an_unknown_type_exits_1_with_the_servers_message()
     {
