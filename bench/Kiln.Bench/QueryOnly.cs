@@ -147,6 +147,7 @@ internal static class QueryOnly
             },
             ReportType = QueryRequest.Types.ReportType.FlamegraphArrow,
         };
+        Console.WriteLine($"server ready (/readyz) {server.ReadyAfter.TotalMilliseconds:F0} ms after launch");
         Console.WriteLine($"query through the server: {series.Series.Count} series of {types.Types_.Count} type(s), {start:yyyy-MM-dd HH:mm:ss} to {end:yyyy-MM-dd HH:mm:ss}");
         // One call as the client sees it, with the server's CPU time over it.
         async Task<(T Response, string Took)> TimedAsync<T>(Func<Task<T>> call)

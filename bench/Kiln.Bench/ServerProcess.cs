@@ -19,6 +19,9 @@ internal sealed class ServerProcess : IAsyncDisposable
 
     public int Pid => _process.Id;
 
+    /// <summary>From launching the process to the first successful /readyz.</summary>
+    public TimeSpan ReadyAfter { get; private set; }
+
     public static async Task<ServerProcess> StartAsync(string kilnDll, string dataDir)
     {
         var port = FreePort();
@@ -28,6 +31,7 @@ internal sealed class ServerProcess : IAsyncDisposable
             info.ArgumentList.Add(a);
         }
         info.Environment["Logging__LogLevel__Default"] = "Warning";
+        var launched = Stopwatch.GetTimestamp();
         var process = Process.Start(info) ?? throw new InvalidOperationException("cannot start dotnet");
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { Console.Error.WriteLine($"[server] {e.Data}"); } };
@@ -39,8 +43,10 @@ internal sealed class ServerProcess : IAsyncDisposable
         {
             try
             {
-                if ((await http.GetAsync($"{server.Address}/healthz")).IsSuccessStatusCode)
+                // Ready, not only alive: the server answers /readyz once its query paths are compiled (QueryWarmup).
+                if ((await http.GetAsync($"{server.Address}/readyz")).IsSuccessStatusCode)
                 {
+                    server.ReadyAfter = Stopwatch.GetElapsedTime(launched);
                     return server;
                 }
             }

@@ -78,6 +78,8 @@ public static class KilnServer
         services.AddSingleton<AgentRegistry>();
         services.AddHostedService<RetentionService>();
         services.AddHostedService<RollupService>();
+        services.AddSingleton<QueryWarmup>();
+        services.AddHostedService(sp => sp.GetRequiredService<QueryWarmup>());
         services.AddGrpc(grpc =>
         {
             grpc.MaxReceiveMessageSize = (int)options.MaxRequestBytes;
@@ -119,7 +121,11 @@ public static class KilnServer
         app.MapGrpcService<QueryGrpcService>();
         app.MapMetrics("/metrics");
         app.MapGet("/healthz", () => Results.Text("ok\n"));
-        app.MapGet("/readyz", () => Results.Text("ready\n"));
+        // Ready once the query paths are compiled (QueryWarmup), so that a load balancer sends queries to a warm server.
+        var warmup = app.Services.GetRequiredService<QueryWarmup>();
+        app.MapGet("/readyz", () => warmup.IsDone
+            ? Results.Text("ready\n")
+            : Results.Text("warming up: compiling the query paths\n", statusCode: StatusCodes.Status503ServiceUnavailable));
 
         // The web UI at / (static files and a page fallback that leaves every path above alone).
         app.MapWebUi(WebUi.DefaultDirectory);
