@@ -550,7 +550,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
         var duplicates = 0;
         using (var transaction = _writer.BeginTransaction())
         {
-            using (var samples = _writer.CreateAppender("samples"))
+            using (var samples = new SampleRowAppender(_writer))
             using (var profileRows = _writer.CreateAppender("profiles"))
             {
                 foreach (var pending in batch)
@@ -585,6 +585,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
                     rows += pendingRows;
                     profiles += pending.Profiles.Count;
                 }
+                samples.Close();
             }
             AppendSymbols(added);
             touchedBuckets = InvalidateRollups(writtenTimes);
@@ -623,7 +624,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
     // work of appending that many rows.
     private const int PrefetchDistance = 4;
 
-    private (long Rows, long Total) AppendSamples(IngestProfile p, StackKeys keys, int seriesId, DuckDBAppender samples, AddedSymbols added)
+    private (long Rows, long Total) AppendSamples(IngestProfile p, StackKeys keys, int seriesId, SampleRowAppender samples, AddedSymbols added)
     {
         var profile = p.Profile;
         var samplesView = profile.Samples;
@@ -652,13 +653,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
                     _symbols.AddStackContent(key, stackId);
                 }
                 var labelsId = sample.LabelCount == 0 ? 0 : _symbols.GetOrAddSampleLabels(SampleLabelCodec.Encode(profile, sample), added.SampleLabels);
-                samples.CreateRow()
-                    .AppendValue(seriesId)
-                    .AppendValue(p.TimeNanos)
-                    .AppendValue(stackId)
-                    .AppendValue(labelsId)
-                    .AppendValue(value)
-                    .EndRow();
+                samples.Append(seriesId, p.TimeNanos, stackId, labelsId, value);
                 rows++;
                 total += value;
             }
