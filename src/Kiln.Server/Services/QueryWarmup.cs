@@ -11,10 +11,11 @@ namespace Kiln.Server.Services;
 
 /// <summary>
 /// Once at start, asks the QueryService what a user opens first — the flame graph, the table and the metrics graph of
-/// the newest profile type's last hour, the web UI's default range — and throws the answers away, so that the code answering them is
-/// compiled before anyone waits for it. The server runs without tiered compilation (see Kiln.Cli.csproj): a method
-/// is compiled, fully optimised, on its first call, and the first 1-hour merge after a start took twice as long as the
-/// next. <c>/readyz</c> answers 503 until this is done. Not counted in the query metrics; an empty store skips it.
+/// the newest profile type's last hour, the web UI's default range — and throws the answers away, so that the code
+/// answering them is compiled before anyone waits for it. The server runs without tiered compilation (see
+/// Kiln.Cli.csproj): a method is compiled, fully optimised, on its first call, and the first 1-hour merge after a start
+/// took twice as long as the next. <c>/readyz</c> answers 503 until this is done. Not counted in the query metrics; an
+/// empty store skips it.
 /// </summary>
 internal sealed partial class QueryWarmup(IProfileStore store, ILogger<QueryWarmup> logger) : BackgroundService
 {
