@@ -26,7 +26,9 @@ internal sealed class ServerProcess : IAsyncDisposable
     {
         var port = FreePort();
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { kilnDll, "server", "--http-address", $"127.0.0.1:{port}", "--data-dir", dataDir })
+        // KILN_BENCH_SERVER_ARGS: more flags for the server, e.g. "--store-threads 2", to compare settings with one build.
+        var extra = (Environment.GetEnvironmentVariable("KILN_BENCH_SERVER_ARGS") ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        foreach (var a in new[] { kilnDll, "server", "--http-address", $"127.0.0.1:{port}", "--data-dir", dataDir }.Concat(extra))
         {
             info.ArgumentList.Add(a);
         }

@@ -19,8 +19,8 @@ public sealed class KilnServerOptions
     /// <summary>--max-request-bytes: the largest request body (and gRPC message) accepted.</summary>
     public long MaxRequestBytes { get; set; } = 64L << 20;
 
-    /// <summary>--store-threads: DuckDB's threads, shared by writes and queries (see <see cref="DuckDbProfileStore.DefaultWorkerThreads"/>).</summary>
-    public int StoreThreads { get; set; } = DuckDbProfileStore.DefaultWorkerThreads;
+    /// <summary>--store-threads: DuckDB's threads, shared by writes and queries; 0 is one per core (see <see cref="DuckDbProfileStore.Open"/>).</summary>
+    public int StoreThreads { get; set; }
 
     private const int MaxStoreThreads = 1024;
 
@@ -44,9 +44,9 @@ public sealed class KilnServerOptions
         {
             errors.Add($"--max-request-bytes {MaxRequestBytes} is outside [1024, {int.MaxValue}]");
         }
-        if (StoreThreads is < 1 or > MaxStoreThreads)
+        if (StoreThreads is < 0 or > MaxStoreThreads)
         {
-            errors.Add($"--store-threads {StoreThreads} is outside [1, {MaxStoreThreads}]");
+            errors.Add($"--store-threads {StoreThreads} is outside [0, {MaxStoreThreads}] (0: one per core)");
         }
         return errors;
     }

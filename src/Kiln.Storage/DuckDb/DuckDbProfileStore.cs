@@ -56,21 +56,18 @@ public sealed partial class DuckDbProfileStore : IProfileStore
         _writerThread = new Thread(WriteLoop) { IsBackground = true, Name = "kiln-store-writer" };
     }
 
-    /// <summary>
-    /// The default number of DuckDB's threads: one, the thread running each statement. With more, DuckDB hands part of
-    /// every appender flush to a worker and the writer thread busy-waits for it (DuckDB 1.5, duckdb/duckdb#22178):
-    /// about 8 % of the server's CPU during ingest on two cores. One thread took 9 % more sample rows per CPU-second
-    /// and left the query benchmarks unchanged there, since their scans are a small part of a query.
-    /// </summary>
-    public const int DefaultWorkerThreads = 1;
-
     /// <summary>Opens (creating when absent) the store in <paramref name="dataDirectory"/> and loads its symbol index.</summary>
     /// <param name="dataDirectory">Directory holding <see cref="FileName"/>.</param>
     /// <param name="logger">Receives the store's start, checkpoint and retention messages.</param>
-    /// <param name="workerThreads">DuckDB's threads (its <c>threads</c> setting), shared by writes and queries.</param>
-    public static DuckDbProfileStore Open(string dataDirectory, ILogger logger, int workerThreads = DefaultWorkerThreads)
+    /// <param name="workerThreads">
+    /// DuckDB's threads (its <c>threads</c> setting), shared by writes and queries; 0 keeps DuckDB's default, one per
+    /// core. With more than one, DuckDB hands part of each insert to a worker and the writer thread busy-waits for it
+    /// (duckdb/duckdb#22178, not fixed in 1.5): one thread spent 5 – 9 % less CPU per ingested row on two cores, but made
+    /// merges that DuckDB aggregates (a day; an hour not aligned to the roll-ups) 15 – 35 % slower.
+    /// </param>
+    public static DuckDbProfileStore Open(string dataDirectory, ILogger logger, int workerThreads = 0)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(workerThreads, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(workerThreads);
         Directory.CreateDirectory(dataDirectory);
         var path = Path.GetFullPath(Path.Combine(dataDirectory, FileName));
         DuckDBConnection connection;
@@ -88,7 +85,10 @@ public sealed partial class DuckDbProfileStore : IProfileStore
         try
         {
             store.Execute(Schema.Create);
-            store.Execute($"SET threads = {workerThreads}");
+            if (workerThreads > 0)
+            {
+                store.Execute($"SET threads = {workerThreads}");
+            }
             store.Load();
         }
         catch
