@@ -20,7 +20,7 @@ public sealed class KilnServerOptions
     public long MaxRequestBytes { get; set; } = 64L << 20;
 
     /// <summary>--store-threads: DuckDB's threads, shared by writes and queries; 0 is one per core (see <see cref="DuckDbProfileStore.Open"/>).</summary>
-    public int StoreThreads { get; set; }
+    public int StoreThreads { get; set; } = 1;
 
     private const int MaxStoreThreads = 1024;
 

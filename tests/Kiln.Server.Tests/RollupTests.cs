@@ -130,10 +130,13 @@ public sealed class RollupTests : IDisposable
             .Select(s => s.Series.Labels + ": " + string.Join(' ', s.Points)));
     }
 
-    [Fact]
-    public async Task Rolled_up_merges_equal_raw_merges()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public async Task Rolled_up_merges_equal_raw_merges(int mergeShares)
     {
-        await using var rolled = DuckDbProfileStore.Open(_rolledDirectory, NullLogger.Instance);
+        // With shares, each merge reads its range on several connections at once, in transactions of their own.
+        await using var rolled = DuckDbProfileStore.Open(_rolledDirectory, NullLogger.Instance, workerThreads: 1, mergeShares);
         await using var raw = DuckDbProfileStore.Open(_rawDirectory, NullLogger.Instance);
         // A profile every 7 minutes for 4 hours.
         for (var k = 0; k < 35; k++)
@@ -161,6 +164,46 @@ public sealed class RollupTests : IDisposable
         await AssertSameAsync(rolled, raw, "after retention");
         Assert.True(await rolled.RollUpAsync(DateTimeOffset.UtcNow, CancellationToken.None) > 0);
         await AssertSameAsync(rolled, raw, "after rolling up what retention left");
+    }
+
+    [Fact]
+    public async Task A_range_is_shared_out_once_over_connections_in_even_parts()
+    {
+        await using var store = DuckDbProfileStore.Open(_rolledDirectory, NullLogger.Instance);
+        for (var k = 0; k < 35; k++)
+        {
+            await WriteAsync(store, s_start + k * 7 * Minute, k);
+        }
+        await store.RollUpAsync(DateTimeOffset.UtcNow, CancellationToken.None);
+        using var connection = new DuckDB.NET.Data.DuckDBConnection($"Data Source={Path.Combine(_rolledDirectory, DuckDbProfileStore.FileName)}");
+        connection.Open();
+        var (dataStart, dataEnd) = (s_start, s_start + 34 * 7 * Minute + 1);
+        foreach (var range in s_ranges)
+        {
+            foreach (var count in new[] { 2, 3 })
+            {
+                var shares = DuckDbProfileStore.ShareRange(connection, range, dataStart, dataEnd, count);
+                var pieces = shares.SelectMany(s => s).OrderBy(r => r.StartNanos).ToList();
+                // Once: the pieces are disjoint and leave no gap.
+                Assert.Equal(range.StartNanos, pieces[0].StartNanos);
+                Assert.Equal(range.EndNanos, pieces[^1].EndNanos);
+                for (var i = 1; i < pieces.Count; i++)
+                {
+                    Assert.Equal(pieces[i - 1].EndNanos, pieces[i].StartNanos);
+                }
+                Assert.All(shares, share => Assert.NotEmpty(share));
+                var withData = Math.Min(range.EndNanos, dataEnd) - Math.Max(range.StartNanos, dataStart);
+                Assert.InRange(shares.Length, 1, withData >= count * Minute ? count : 1);
+            }
+        }
+        // Everything lies in five rolled hours: three shares get one or two each.
+        var all = DuckDbProfileStore.ShareRange(connection, TimeRange.All, dataStart, dataEnd, 3);
+        Assert.Equal(3, all.Length);
+        Assert.All(all, share => Assert.Contains(share, r => r.EndNanos - r.StartNanos >= Hour));
+        // 0:50-3:30: two rolled hours, fewer than the shares, go one by one; the 10-minute bucket before them to the
+        // third share, and the three after them one to each.
+        var mixed = DuckDbProfileStore.ShareRange(connection, s_ranges[4], dataStart, dataEnd, 3);
+        Assert.Equal(3, mixed.Length);
     }
 
     [Fact]

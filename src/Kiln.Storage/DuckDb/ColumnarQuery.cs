@@ -11,6 +11,9 @@ namespace Kiln.Storage.DuckDb;
 /// </summary>
 internal static class ColumnarQuery
 {
+    /// <summary>The most rows a chunk holds (DuckDB's vector size).</summary>
+    public const int ChunkRows = 2048;
+
     /// <summary>One chunk of the result: <see cref="Rows"/> rows of the query's columns, all non-NULL.</summary>
     public readonly ref struct Chunk
     {

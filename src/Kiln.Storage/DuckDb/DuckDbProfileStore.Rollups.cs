@@ -240,20 +240,23 @@ public sealed partial class DuckDbProfileStore
     }
 
     /// <summary>
-    /// The FROM clause of a merge over <paramref name="range"/>: rolled buckets wholly inside it (widest first) from
-    /// <c>sample_rollups</c>, everything else from <c>samples</c>. Must run in the transaction that runs the merge.
+    /// The FROM clause of a merge over <paramref name="ranges"/>: rolled buckets wholly inside one of them (widest first)
+    /// from <c>sample_rollups</c>, everything else from <c>samples</c>. Must run in the transaction that runs the merge.
     /// </summary>
-    private static string MergeSource(DuckDBConnection connection, string seriesPredicate, string columns, TimeRange range)
+    private static string MergeSource(DuckDBConnection connection, string seriesPredicate, string columns, IEnumerable<TimeRange> ranges)
     {
-        var (rolled, raw) = Carve(connection, range, RollupWidths);
         var parts = new List<string>();
-        foreach (var (width, start, end) in rolled)
+        foreach (var range in ranges)
         {
-            parts.Add($"SELECT {columns}, value FROM sample_rollups WHERE width = {width} AND bucket >= {start} AND bucket < {end} AND {seriesPredicate}");
-        }
-        foreach (var (start, end) in raw)
-        {
-            parts.Add($"SELECT {columns}, value FROM samples WHERE {seriesPredicate} AND ts >= {start} AND ts < {end}");
+            var (rolled, raw) = Carve(connection, range, RollupWidths);
+            foreach (var (width, start, end) in rolled)
+            {
+                parts.Add($"SELECT {columns}, value FROM sample_rollups WHERE width = {width} AND bucket >= {start} AND bucket < {end} AND {seriesPredicate}");
+            }
+            foreach (var (start, end) in raw)
+            {
+                parts.Add($"SELECT {columns}, value FROM samples WHERE {seriesPredicate} AND ts >= {start} AND ts < {end}");
+            }
         }
         return parts.Count == 0 ? $"(SELECT {columns}, value FROM samples WHERE false)" : "(" + string.Join("\nUNION ALL ", parts) + ")";
     }
@@ -280,6 +283,83 @@ public sealed partial class DuckDbProfileStore
             ? "(SELECT series_id, ts, total, duration, 1 AS profiles FROM profiles WHERE false)"
             : "(" + string.Join("\nUNION ALL ", parts) + ")";
     }
+
+    /// <summary>
+    /// Cuts <paramref name="range"/> into <paramref name="count"/> shares of about equal work, for a merge that reads them
+    /// on as many connections at once (with one DuckDB thread, DuckDB runs each query on its caller's thread alone). Every
+    /// run of rolled buckets and every raw range of the range's carve (in <paramref name="connection"/>'s transaction)
+    /// is cut into equal parts, a run at bucket boundaries; a run of fewer buckets than shares goes bucket by bucket to
+    /// the shares with the fewest. Of a raw range, the part where the series have data (<paramref name="dataStart"/> to
+    /// <paramref name="dataEnd"/>) is cut evenly, the rest goes to the first and last pieces. Each share is carved again in its own
+    /// transaction: whatever was rolled up or invalidated in between, the shares cover the range once, so sums stay right.
+    /// </summary>
+    internal static List<TimeRange>[] ShareRange(DuckDBConnection connection, TimeRange range, long dataStart, long dataEnd, int count)
+    {
+        var pieces = new List<(long Start, long End, int Share)>();
+        if (count > 1 && Math.Min(range.EndNanos, dataEnd) - Math.Max(range.StartNanos, dataStart) >= MinShareNanos * count)
+        {
+            var (rolled, raw) = Carve(connection, range, RollupWidths);
+            var buckets = new int[count];
+            foreach (var (width, runStart, runEnd) in rolled)
+            {
+                var n = (runEnd - runStart) / width;
+                if (n >= count)
+                {
+                    for (var k = 0; k < count; k++)
+                    {
+                        pieces.Add((runStart + width * (n * k / count), runStart + width * (n * (k + 1) / count), k));
+                        buckets[k] += (int)((n * (k + 1) / count) - (n * k / count));
+                    }
+                    continue;
+                }
+                for (var b = runStart; b < runEnd; b += width)
+                {
+                    var least = Array.IndexOf(buckets, buckets.Min());
+                    pieces.Add((b, b + width, least));
+                    buckets[least]++;
+                }
+            }
+            foreach (var (rawStart, rawEnd) in raw)
+            {
+                var (start, end) = (Math.Max(rawStart, dataStart), Math.Min(rawEnd, dataEnd));
+                if (end <= start)
+                {
+                    pieces.Add((rawStart, rawEnd, 0));
+                    continue;
+                }
+                for (var k = 0; k < count; k++)
+                {
+                    pieces.Add((k == 0 ? rawStart : start + (end - start) / count * k, k == count - 1 ? rawEnd : start + (end - start) / count * (k + 1), k));
+                }
+            }
+        }
+        if (pieces.Count == 0)
+        {
+            return [[range]];
+        }
+        pieces.Sort();
+        var shares = new List<TimeRange>[count];
+        for (var k = 0; k < count; k++)
+        {
+            shares[k] = [];
+        }
+        foreach (var (pieceStart, pieceEnd, k) in pieces)
+        {
+            var ranges = shares[k];
+            if (ranges.Count > 0 && ranges[^1].EndNanos == pieceStart)
+            {
+                ranges[^1] = ranges[^1] with { EndNanos = pieceEnd };
+            }
+            else
+            {
+                ranges.Add(new TimeRange(pieceStart, pieceEnd));
+            }
+        }
+        return Array.FindAll(shares, ranges => ranges.Count > 0);
+    }
+
+    // A merge's data shorter than this per share is read on one connection: another costs more than it saves.
+    private const long MinShareNanos = 60_000_000_000;
 
     /// <summary>
     /// Splits <paramref name="range"/> into runs of adjacent rolled buckets lying wholly inside it, of the

@@ -48,9 +48,14 @@ public sealed partial class DuckDbProfileStore : IProfileStore
     // Queries take it shared while they resolve stack and symbol ids; retention takes it exclusively.
     private readonly ReaderWriterLockSlim _symbolsLock = new();
 
-    private DuckDbProfileStore(string path, DuckDBConnection writer, ILogger logger)
+    // Connections a merge reads its range on at once (see ShareRange): one per core when DuckDB has one thread,
+    // otherwise DuckDB spreads each query over its own threads.
+    private readonly int _mergeShares;
+
+    private DuckDbProfileStore(string path, DuckDBConnection writer, ILogger logger, int mergeShares)
     {
         _path = path;
+        _mergeShares = mergeShares;
         _writer = writer;
         _logger = logger;
         _writerThread = new Thread(WriteLoop) { IsBackground = true, Name = "kiln-store-writer" };
@@ -62,12 +67,20 @@ public sealed partial class DuckDbProfileStore : IProfileStore
     /// <param name="workerThreads">
     /// DuckDB's threads (its <c>threads</c> setting), shared by writes and queries; 0 keeps DuckDB's default, one per
     /// core. With more than one, DuckDB hands part of each insert to a worker and the writer thread busy-waits for it
-    /// (duckdb/duckdb#22178, not fixed in 1.5): one thread spent 5 – 9 % less CPU per ingested row on two cores, but made
-    /// merges that DuckDB aggregates (a day; an hour not aligned to the roll-ups) 15 – 35 % slower.
+    /// (duckdb/duckdb#22178, not fixed in 1.5): one thread spent 5 – 10 % less CPU per ingested row on two cores. With
+    /// one, a merge reads its range in shares on one connection per core at once (see ShareRange), each share's query
+    /// running on its caller's thread, which keeps merges as fast as DuckDB's own parallel aggregation.
     /// </param>
-    public static DuckDbProfileStore Open(string dataDirectory, ILogger logger, int workerThreads = 0)
+    public static DuckDbProfileStore Open(string dataDirectory, ILogger logger, int workerThreads = 1) =>
+        Open(dataDirectory, logger, workerThreads, workerThreads == 1 ? Math.Min(Environment.ProcessorCount, MaxMergeShares) : 1);
+
+    private const int MaxMergeShares = 8;
+
+    /// <summary>Opens the store with merges read in <paramref name="mergeShares"/> shares at once (see ShareRange).</summary>
+    internal static DuckDbProfileStore Open(string dataDirectory, ILogger logger, int workerThreads, int mergeShares)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(workerThreads);
+        ArgumentOutOfRangeException.ThrowIfLessThan(mergeShares, 1);
         Directory.CreateDirectory(dataDirectory);
         var path = Path.GetFullPath(Path.Combine(dataDirectory, FileName));
         DuckDBConnection connection;
@@ -81,7 +94,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
             throw new InvalidOperationException(
                 $"cannot open the database {path}: {e.Message}. Is another Kiln server using the same --data-dir?", e);
         }
-        var store = new DuckDbProfileStore(path, connection, logger);
+        var store = new DuckDbProfileStore(path, connection, logger, mergeShares);
         try
         {
             store.Execute(Schema.Create);
@@ -297,11 +310,6 @@ public sealed partial class DuckDbProfileStore : IProfileStore
             using var connection = OpenReader();
             // One snapshot for the list of rolled-up buckets and the sums (see DuckDbProfileStore.Rollups.cs).
             using var transaction = connection.BeginTransaction();
-            var sql = $"""
-                SELECT {groupColumns}, SUM(value)::BIGINT AS v
-                FROM {MergeSource(connection, seriesPredicate, groupColumns, range)}
-                GROUP BY {groupColumns}
-                """;
             long period, first, last;
             using (var command = connection.CreateCommand())
             {
@@ -312,41 +320,91 @@ public sealed partial class DuckDbProfileStore : IProfileStore
             }
             using var builder = new MergedStacksBuilder(_symbols, selector.Type, period, first, Math.Max(0, last - first));
             var seriesById = bySeries ? matched.ToDictionary(s => s.Id) : null;
-            _symbolsLock.EnterReadLock();
+            DuckDBType[] types = bySeries
+                ? [DuckDBType.Integer, DuckDBType.Integer, DuckDBType.Integer, DuckDBType.BigInt]
+                : [DuckDBType.Integer, DuckDBType.BigInt];
+            string Sql(DuckDBConnection c, List<TimeRange> ranges) => $"""
+                SELECT {groupColumns}, SUM(value)::BIGINT AS v
+                FROM {MergeSource(c, seriesPredicate, groupColumns, ranges)}
+                GROUP BY {groupColumns}
+                """;
+
+            // The first share is read here, straight into the builder; the others each on their own connection, kept
+            // until this one is done (the builder is not thread-safe), then added: the builder sums a stack's rows.
+            var shares = ShareRange(connection, range, first, last + 1, _mergeShares);
+            var others = new Task<MergeRows>[shares.Length - 1];
+            for (var k = 1; k < shares.Length; k++)
+            {
+                var ranges = shares[k];
+                others[k - 1] = Task.Run(() =>
+                {
+                    using var other = OpenReader();
+                    using var otherTransaction = other.BeginTransaction();
+                    var rows = new MergeRows(bySeries);
+                    ColumnarQuery.Run(other, Sql(other, ranges), types, (in ColumnarQuery.Chunk chunk) =>
+                    {
+                        cancellationToken.ThrowIfCancellationRequested();
+                        rows.Add(chunk);
+                    });
+                    return rows;
+                }, cancellationToken);
+            }
             try
             {
-                if (bySeries)
+                _symbolsLock.EnterReadLock();
+                try
                 {
-                    ColumnarQuery.Run(connection, sql, [DuckDBType.Integer, DuckDBType.Integer, DuckDBType.Integer, DuckDBType.BigInt], (in ColumnarQuery.Chunk chunk) =>
+                    ColumnarQuery.Run(connection, Sql(connection, shares[0]), types, (in ColumnarQuery.Chunk chunk) =>
                     {
                         cancellationToken.ThrowIfCancellationRequested();
-                        var series = chunk.Int32(0);
-                        var stacks = chunk.Int32(1);
-                        var labels = chunk.Int32(2);
-                        var values = chunk.Int64(3);
-                        for (var i = 0; i < chunk.Rows; i++)
+                        if (bySeries)
                         {
-                            builder.Add(stacks[i], series[i], seriesById![series[i]].Labels, labels[i], keepLabels, values[i]);
+                            AddRows(chunk.Int32(1), chunk.Int32(0), chunk.Int32(2), chunk.Int64(3));
+                        }
+                        else
+                        {
+                            AddRows(chunk.Int32(0), default, default, chunk.Int64(1));
                         }
                     });
+                    foreach (var other in others)
+                    {
+                        var rows = other.GetAwaiter().GetResult();
+                        AddRows(rows.Stacks, rows.Series, rows.Labels, rows.Values);
+                    }
                 }
-                else
+                finally
                 {
-                    ColumnarQuery.Run(connection, sql, [DuckDBType.Integer, DuckDBType.BigInt], (in ColumnarQuery.Chunk chunk) =>
-                    {
-                        cancellationToken.ThrowIfCancellationRequested();
-                        var stacks = chunk.Int32(0);
-                        var values = chunk.Int64(1);
-                        for (var i = 0; i < chunk.Rows; i++)
-                        {
-                            builder.Add(stacks[i], values[i]);
-                        }
-                    });
+                    _symbolsLock.ExitReadLock();
                 }
             }
             finally
             {
-                _symbolsLock.ExitReadLock();
+                // After an error here the other shares are still waited for, their own errors being moot.
+                try
+                {
+                    Task.WaitAll(others);
+                }
+                catch (AggregateException)
+                {
+                }
+            }
+
+            void AddRows(ReadOnlySpan<int> stacks, ReadOnlySpan<int> series, ReadOnlySpan<int> labels, ReadOnlySpan<long> values)
+            {
+                if (bySeries)
+                {
+                    for (var i = 0; i < stacks.Length; i++)
+                    {
+                        builder.Add(stacks[i], series[i], seriesById![series[i]].Labels, labels[i], keepLabels, values[i]);
+                    }
+                }
+                else
+                {
+                    for (var i = 0; i < stacks.Length; i++)
+                    {
+                        builder.Add(stacks[i], values[i]);
+                    }
+                }
             }
             if (builder.IsEmpty)
             {
@@ -864,6 +922,53 @@ public sealed partial class DuckDbProfileStore : IProfileStore
             Execute("CHECKPOINT");
             LogRetention(_logger, samplesDeleted, deadStacks.Count);
             return new RetentionStats(samplesDeleted, deadStacks.Count);
+        }
+    }
+
+    /// <summary>The rows of one share of a merge (see <see cref="MergeAsync"/>), copied out of DuckDB's chunks.</summary>
+    private sealed class MergeRows(bool bySeries)
+    {
+        private int[] _stacks = new int[ColumnarQuery.ChunkRows];
+        private int[] _series = bySeries ? new int[ColumnarQuery.ChunkRows] : [];
+        private int[] _labels = bySeries ? new int[ColumnarQuery.ChunkRows] : [];
+        private long[] _values = new long[ColumnarQuery.ChunkRows];
+        private int _count;
+
+        public ReadOnlySpan<int> Stacks => _stacks.AsSpan(0, _count);
+
+        public ReadOnlySpan<int> Series => bySeries ? _series.AsSpan(0, _count) : default;
+
+        public ReadOnlySpan<int> Labels => bySeries ? _labels.AsSpan(0, _count) : default;
+
+        public ReadOnlySpan<long> Values => _values.AsSpan(0, _count);
+
+        /// <summary>Copies a chunk of (stack, value) or (series, stack, labels, value) rows.</summary>
+        public void Add(in ColumnarQuery.Chunk chunk)
+        {
+            if (_count + chunk.Rows > _stacks.Length)
+            {
+                var size = Math.Max(_count + chunk.Rows, _stacks.Length * 2);
+                Array.Resize(ref _stacks, size);
+                Array.Resize(ref _values, size);
+                if (bySeries)
+                {
+                    Array.Resize(ref _series, size);
+                    Array.Resize(ref _labels, size);
+                }
+            }
+            if (bySeries)
+            {
+                chunk.Int32(0).CopyTo(_series.AsSpan(_count));
+                chunk.Int32(1).CopyTo(_stacks.AsSpan(_count));
+                chunk.Int32(2).CopyTo(_labels.AsSpan(_count));
+                chunk.Int64(3).CopyTo(_values.AsSpan(_count));
+            }
+            else
+            {
+                chunk.Int32(0).CopyTo(_stacks.AsSpan(_count));
+                chunk.Int64(1).CopyTo(_values.AsSpan(_count));
+            }
+            _count += chunk.Rows;
         }
     }
 

@@ -21,6 +21,9 @@ internal sealed class MergedStacksBuilder : IDisposable
     private readonly Dictionary<int, int> _mappings = [];
     private int[] _stack = new int[128];
 
+    // Without labels: stack id → its row index + 1 (0: none yet). Rented, cleared when rented.
+    private int[] _rowOfStack;
+
     // Rows are kept until Build, which then knows how many location ids the result holds.
     private readonly List<Row> _rows = [];
     private int _frames;
@@ -37,13 +40,15 @@ internal sealed class MergedStacksBuilder : IDisposable
         _result = new MergedStacks(type, period, timeNanos, durationNanos);
         _locations = ArrayPool<int>.Shared.Rent(Math.Max(symbols.Locations.Count + 1, 1024));
         Array.Clear(_locations);
+        _rowOfStack = ArrayPool<int>.Shared.Rent(Math.Max(symbols.Stacks.Count + 1, 1024));
+        Array.Clear(_rowOfStack);
     }
 
     public bool IsEmpty => _rows.Count == 0;
 
     public int SampleCount => _rows.Count;
 
-    /// <summary>Adds one aggregated row of a merge that keeps no labels (every stack id comes once).</summary>
+    /// <summary>Adds one aggregated row of a merge that keeps no labels; rows of the same stack merge.</summary>
     public void Add(int stackId, long value)
     {
         var stack = value == 0 ? null : _symbols.Stacks[stackId - 1];
@@ -51,7 +56,18 @@ internal sealed class MergedStacksBuilder : IDisposable
         {
             return;
         }
+        if ((uint)stackId >= (uint)_rowOfStack.Length)
+        {
+            GrowRowOfStack(stackId);
+        }
+        ref var row = ref _rowOfStack[stackId];
+        if (row != 0)
+        {
+            CollectionsMarshal.AsSpan(_rows)[row - 1].Value += value;
+            return;
+        }
         _rows.Add(new Row(stack, value, 0));
+        row = _rows.Count;
         _frames += stack.Length;
     }
 
@@ -101,6 +117,8 @@ internal sealed class MergedStacksBuilder : IDisposable
         }
         ArrayPool<int>.Shared.Return(_locations);
         _locations = [];
+        ArrayPool<int>.Shared.Return(_rowOfStack);
+        _rowOfStack = [];
     }
 
     private ReadOnlySpan<int> Translate(int[] stack)
@@ -134,6 +152,16 @@ internal sealed class MergedStacksBuilder : IDisposable
         }
         ArrayPool<int>.Shared.Return(_locations);
         _locations = grown;
+    }
+
+    private void GrowRowOfStack(int stackId)
+    {
+        // The writer added stacks after this query started.
+        var grown = ArrayPool<int>.Shared.Rent(Math.Max(stackId + 1, _rowOfStack.Length * 2));
+        Array.Clear(grown);
+        _rowOfStack.AsSpan().CopyTo(grown);
+        ArrayPool<int>.Shared.Return(_rowOfStack);
+        _rowOfStack = grown;
     }
 
     private int CopyLocation(int id)
