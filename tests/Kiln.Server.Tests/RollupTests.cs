@@ -133,11 +133,11 @@ public sealed class RollupTests : IDisposable
     [Theory]
     [InlineData(1)]
     [InlineData(3)]
-    public async Task Rolled_up_merges_equal_raw_merges(int mergeShares)
+    public async Task Rolled_up_merges_equal_raw_merges(int queryShares)
     {
-        // With shares, each merge reads its range on several connections at once, in transactions of their own.
-        await using var rolled = DuckDbProfileStore.Open(_rolledDirectory, NullLogger.Instance, workerThreads: 1, mergeShares);
-        await using var raw = DuckDbProfileStore.Open(_rawDirectory, NullLogger.Instance);
+        // With shares, each merge and QueryRange reads its range on several connections at once, in transactions of their own.
+        await using var rolled = DuckDbProfileStore.Open(_rolledDirectory, NullLogger.Instance, workerThreads: 1, queryShares);
+        await using var raw = DuckDbProfileStore.Open(_rawDirectory, NullLogger.Instance, workerThreads: 1, queryShares: 1);
         // A profile every 7 minutes for 4 hours.
         for (var k = 0; k < 35; k++)
         {
@@ -182,7 +182,7 @@ public sealed class RollupTests : IDisposable
         {
             foreach (var count in new[] { 2, 3 })
             {
-                var shares = DuckDbProfileStore.ShareRange(connection, range, dataStart, dataEnd, count);
+                var shares = DuckDbProfileStore.ShareRange(connection, range, DuckDbProfileStore.RollupWidths, dataStart, dataEnd, count);
                 var pieces = shares.SelectMany(s => s).OrderBy(r => r.StartNanos).ToList();
                 // Once: the pieces are disjoint and leave no gap.
                 Assert.Equal(range.StartNanos, pieces[0].StartNanos);
@@ -197,12 +197,12 @@ public sealed class RollupTests : IDisposable
             }
         }
         // Everything lies in five rolled hours: three shares get one or two each.
-        var all = DuckDbProfileStore.ShareRange(connection, TimeRange.All, dataStart, dataEnd, 3);
+        var all = DuckDbProfileStore.ShareRange(connection, TimeRange.All, DuckDbProfileStore.RollupWidths, dataStart, dataEnd, 3);
         Assert.Equal(3, all.Length);
         Assert.All(all, share => Assert.Contains(share, r => r.EndNanos - r.StartNanos >= Hour));
         // 0:50-3:30: two rolled hours, fewer than the shares, go one by one; the 10-minute bucket before them to the
         // third share, and the three after them one to each.
-        var mixed = DuckDbProfileStore.ShareRange(connection, s_ranges[4], dataStart, dataEnd, 3);
+        var mixed = DuckDbProfileStore.ShareRange(connection, s_ranges[4], DuckDbProfileStore.RollupWidths, dataStart, dataEnd, 3);
         Assert.Equal(3, mixed.Length);
     }
 

@@ -262,22 +262,25 @@ public sealed partial class DuckDbProfileStore
     }
 
     /// <summary>
-    /// The FROM clause of QueryRange over <paramref name="range"/> with columns (series_id, ts, total, duration, profiles):
-    /// with <paramref name="byMinute"/>, the minutes of rolled 10-minute buckets wholly inside the range from
+    /// The FROM clause of QueryRange over <paramref name="ranges"/> with columns (series_id, ts, total, duration, profiles):
+    /// with <paramref name="byMinute"/>, the minutes of rolled 10-minute buckets wholly inside one of them from
     /// <c>profile_rollups</c> (ts is the minute's start) and everything else from <c>profiles</c>; without, all from
     /// <c>profiles</c>. Must run in the transaction that runs the query.
     /// </summary>
-    private static string ProfileSource(DuckDBConnection connection, string seriesPredicate, TimeRange range, bool byMinute)
+    private static string ProfileSource(DuckDBConnection connection, string seriesPredicate, IEnumerable<TimeRange> ranges, bool byMinute)
     {
-        var (rolled, raw) = byMinute ? Carve(connection, range, [ProfileRollupWidth]) : ([], [(range.StartNanos, range.EndNanos)]);
         var parts = new List<string>();
-        foreach (var (_, start, end) in rolled)
+        foreach (var range in ranges)
         {
-            parts.Add($"SELECT series_id, minute AS ts, total, duration, profiles FROM profile_rollups WHERE bucket >= {start} AND bucket < {end} AND {seriesPredicate}");
-        }
-        foreach (var (start, end) in raw)
-        {
-            parts.Add($"SELECT series_id, ts, total, duration, 1 AS profiles FROM profiles WHERE {seriesPredicate} AND ts >= {start} AND ts < {end}");
+            var (rolled, raw) = Carve(connection, range, ProfileWidths(byMinute));
+            foreach (var (_, start, end) in rolled)
+            {
+                parts.Add($"SELECT series_id, minute AS ts, total, duration, profiles FROM profile_rollups WHERE bucket >= {start} AND bucket < {end} AND {seriesPredicate}");
+            }
+            foreach (var (start, end) in raw)
+            {
+                parts.Add($"SELECT series_id, ts, total, duration, 1 AS profiles FROM profiles WHERE {seriesPredicate} AND ts >= {start} AND ts < {end}");
+            }
         }
         return parts.Count == 0
             ? "(SELECT series_id, ts, total, duration, 1 AS profiles FROM profiles WHERE false)"
@@ -285,20 +288,21 @@ public sealed partial class DuckDbProfileStore
     }
 
     /// <summary>
-    /// Cuts <paramref name="range"/> into <paramref name="count"/> shares of about equal work, for a merge that reads them
+    /// Cuts <paramref name="range"/> into <paramref name="count"/> shares of about equal work, for a query that reads them
     /// on as many connections at once (with one DuckDB thread, DuckDB runs each query on its caller's thread alone). Every
-    /// run of rolled buckets and every raw range of the range's carve (in <paramref name="connection"/>'s transaction)
+    /// run of rolled buckets and every raw range of the range's carve into <paramref name="widths"/> (in
+    /// <paramref name="connection"/>'s transaction)
     /// is cut into equal parts, a run at bucket boundaries; a run of fewer buckets than shares goes bucket by bucket to
     /// the shares with the fewest. Of a raw range, the part where the series have data (<paramref name="dataStart"/> to
     /// <paramref name="dataEnd"/>) is cut evenly, the rest goes to the first and last pieces. Each share is carved again in its own
     /// transaction: whatever was rolled up or invalidated in between, the shares cover the range once, so sums stay right.
     /// </summary>
-    internal static List<TimeRange>[] ShareRange(DuckDBConnection connection, TimeRange range, long dataStart, long dataEnd, int count)
+    internal static List<TimeRange>[] ShareRange(DuckDBConnection connection, TimeRange range, long[] widths, long dataStart, long dataEnd, int count)
     {
         var pieces = new List<(long Start, long End, int Share)>();
         if (count > 1 && Math.Min(range.EndNanos, dataEnd) - Math.Max(range.StartNanos, dataStart) >= MinShareNanos * count)
         {
-            var (rolled, raw) = Carve(connection, range, RollupWidths);
+            var (rolled, raw) = Carve(connection, range, widths);
             var buckets = new int[count];
             foreach (var (width, runStart, runEnd) in rolled)
             {
@@ -358,8 +362,11 @@ public sealed partial class DuckDbProfileStore
         return Array.FindAll(shares, ranges => ranges.Count > 0);
     }
 
-    // A merge's data shorter than this per share is read on one connection: another costs more than it saves.
+    // A query's data shorter than this per share is read on one connection: another costs more than it saves.
     private const long MinShareNanos = 60_000_000_000;
+
+    /// <summary>The roll-up widths QueryRange reads: the per-minute profile sums for steps of whole minutes, else none.</summary>
+    private static long[] ProfileWidths(bool byMinute) => byMinute ? [ProfileRollupWidth] : [];
 
     /// <summary>
     /// Splits <paramref name="range"/> into runs of adjacent rolled buckets lying wholly inside it, of the
@@ -367,6 +374,10 @@ public sealed partial class DuckDbProfileStore
     /// </summary>
     private static (List<(long Width, long Start, long End)> Rolled, List<(long Start, long End)> Raw) Carve(DuckDBConnection connection, TimeRange range, long[] widths)
     {
+        if (widths.Length == 0)
+        {
+            return ([], [(range.StartNanos, range.EndNanos)]);
+        }
         var buckets = new List<(long Width, long Bucket)>();
         using (var command = connection.CreateCommand())
         {

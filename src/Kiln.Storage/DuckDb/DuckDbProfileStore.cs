@@ -50,12 +50,12 @@ public sealed partial class DuckDbProfileStore : IProfileStore
 
     // Connections a merge reads its range on at once (see ShareRange): one per core when DuckDB has one thread,
     // otherwise DuckDB spreads each query over its own threads.
-    private readonly int _mergeShares;
+    private readonly int _queryShares;
 
-    private DuckDbProfileStore(string path, DuckDBConnection writer, ILogger logger, int mergeShares)
+    private DuckDbProfileStore(string path, DuckDBConnection writer, ILogger logger, int queryShares)
     {
         _path = path;
-        _mergeShares = mergeShares;
+        _queryShares = queryShares;
         _writer = writer;
         _logger = logger;
         _writerThread = new Thread(WriteLoop) { IsBackground = true, Name = "kiln-store-writer" };
@@ -76,11 +76,11 @@ public sealed partial class DuckDbProfileStore : IProfileStore
 
     private const int MaxMergeShares = 8;
 
-    /// <summary>Opens the store with merges read in <paramref name="mergeShares"/> shares at once (see ShareRange).</summary>
-    internal static DuckDbProfileStore Open(string dataDirectory, ILogger logger, int workerThreads, int mergeShares)
+    /// <summary>Opens the store with merges read in <paramref name="queryShares"/> shares at once (see ShareRange).</summary>
+    internal static DuckDbProfileStore Open(string dataDirectory, ILogger logger, int workerThreads, int queryShares)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(workerThreads);
-        ArgumentOutOfRangeException.ThrowIfLessThan(mergeShares, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(queryShares, 1);
         Directory.CreateDirectory(dataDirectory);
         var path = Path.GetFullPath(Path.Combine(dataDirectory, FileName));
         DuckDBConnection connection;
@@ -94,7 +94,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
             throw new InvalidOperationException(
                 $"cannot open the database {path}: {e.Message}. Is another Kiln server using the same --data-dir?", e);
         }
-        var store = new DuckDbProfileStore(path, connection, logger, mergeShares);
+        var store = new DuckDbProfileStore(path, connection, logger, queryShares);
         try
         {
             store.Execute(Schema.Create);
@@ -192,18 +192,40 @@ public sealed partial class DuckDbProfileStore : IProfileStore
             // One snapshot for the list of rolled-up buckets and the sums (see DuckDbProfileStore.Rollups.cs).
             using var transaction = connection.BeginTransaction();
             // Steps of whole minutes read the per-minute sums of rolled buckets: each minute lies in one step.
-            var source = ProfileSource(connection, seriesPredicate, range, stepNanos > 0 && stepNanos % MinuteNanos == 0);
+            var byMinute = stepNanos > 0 && stepNanos % MinuteNanos == 0;
             if (stepNanos > 0 && matched.Count * steps <= StepSums.MaxCells)
             {
-                using var sums = new StepSums(matched, range, stepNanos);
-                ColumnarQuery.Run(connection, $"SELECT series_id, ts, total, duration, profiles FROM {source}",
-                    [DuckDBType.Integer, DuckDBType.BigInt, DuckDBType.BigInt, DuckDBType.BigInt, DuckDBType.Integer], (in ColumnarQuery.Chunk chunk) =>
+                // Each share of the range sums into arrays of its own, on its own connection (see ShareRange); the
+                // others' sums are then added to the first's.
+                StepSums Sum(DuckDBConnection c, List<TimeRange> ranges)
+                {
+                    var sums = new StepSums(matched, range, stepNanos);
+                    ColumnarQuery.Run(c, $"SELECT series_id, ts, total, duration, profiles FROM {ProfileSource(c, seriesPredicate, ranges, byMinute)}",
+                        [DuckDBType.Integer, DuckDBType.BigInt, DuckDBType.BigInt, DuckDBType.BigInt, DuckDBType.Integer], (in ColumnarQuery.Chunk chunk) =>
+                        {
+                            cancellationToken.ThrowIfCancellationRequested();
+                            sums.Add(chunk);
+                        });
+                    return sums;
+                }
+                var shares = ShareRange(connection, range, ProfileWidths(byMinute), matched.Min(s => s.MinTime), matched.Max(s => s.MaxTime) + 1, _queryShares);
+                var others = StartOtherShares(shares, Sum, cancellationToken);
+                try
+                {
+                    using var sums = Sum(connection, shares[0]);
+                    foreach (var other in others)
                     {
-                        cancellationToken.ThrowIfCancellationRequested();
-                        sums.Add(chunk);
-                    });
-                return (IReadOnlyList<SeriesPoints>)sums.ToPoints();
+                        using var otherSums = other.GetAwaiter().GetResult();
+                        sums.Add(otherSums);
+                    }
+                    return (IReadOnlyList<SeriesPoints>)sums.ToPoints();
+                }
+                finally
+                {
+                    WaitForShares(others);
+                }
             }
+            var source = ProfileSource(connection, seriesPredicate, [range], byMinute);
             // Too many (series, step) cells for arrays, or no step: DuckDB groups.
             // Unordered: a hash aggregate's rows come in no order, and sorting each series' points here is cheaper than
             // DuckDB's ORDER BY over all of them.
@@ -272,7 +294,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
             using var connection = OpenReader();
             using var transaction = connection.BeginTransaction();
             // Counted over what QueryRange would read: a rolled minute stands for its profiles, and lies in one step.
-            var source = ProfileSource(connection, seriesPredicate, range, stepNanos <= 0 || stepNanos % MinuteNanos == 0);
+            var source = ProfileSource(connection, seriesPredicate, [range], stepNanos <= 0 || stepNanos % MinuteNanos == 0);
             using var command = connection.CreateCommand();
             long Most(string points)
             {
@@ -331,24 +353,17 @@ public sealed partial class DuckDbProfileStore : IProfileStore
 
             // The first share is read here, straight into the builder; the others each on their own connection, kept
             // until this one is done (the builder is not thread-safe), then added: the builder sums a stack's rows.
-            var shares = ShareRange(connection, range, first, last + 1, _mergeShares);
-            var others = new Task<MergeRows>[shares.Length - 1];
-            for (var k = 1; k < shares.Length; k++)
+            var shares = ShareRange(connection, range, RollupWidths, first, last + 1, _queryShares);
+            var others = StartOtherShares(shares, (other, ranges) =>
             {
-                var ranges = shares[k];
-                others[k - 1] = Task.Run(() =>
+                var rows = new MergeRows(bySeries);
+                ColumnarQuery.Run(other, Sql(other, ranges), types, (in ColumnarQuery.Chunk chunk) =>
                 {
-                    using var other = OpenReader();
-                    using var otherTransaction = other.BeginTransaction();
-                    var rows = new MergeRows(bySeries);
-                    ColumnarQuery.Run(other, Sql(other, ranges), types, (in ColumnarQuery.Chunk chunk) =>
-                    {
-                        cancellationToken.ThrowIfCancellationRequested();
-                        rows.Add(chunk);
-                    });
-                    return rows;
-                }, cancellationToken);
-            }
+                    cancellationToken.ThrowIfCancellationRequested();
+                    rows.Add(chunk);
+                });
+                return rows;
+            }, cancellationToken);
             try
             {
                 _symbolsLock.EnterReadLock();
@@ -379,14 +394,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
             }
             finally
             {
-                // After an error here the other shares are still waited for, their own errors being moot.
-                try
-                {
-                    Task.WaitAll(others);
-                }
-                catch (AggregateException)
-                {
-                }
+                WaitForShares(others);
             }
 
             void AddRows(ReadOnlySpan<int> stacks, ReadOnlySpan<int> series, ReadOnlySpan<int> labels, ReadOnlySpan<long> values)
@@ -504,6 +512,38 @@ public sealed partial class DuckDbProfileStore : IProfileStore
         var connection = new DuckDBConnection($"Data Source={_path}");
         connection.Open();
         return connection;
+    }
+
+    /// <summary>
+    /// Starts reading shares 1… of <paramref name="shares"/> (see ShareRange) at once, each on a connection and in a
+    /// transaction of its own, while the caller reads share 0 in its own; the caller takes their results when done.
+    /// </summary>
+    private Task<T>[] StartOtherShares<T>(List<TimeRange>[] shares, Func<DuckDBConnection, List<TimeRange>, T> read, CancellationToken cancellationToken)
+    {
+        var tasks = new Task<T>[shares.Length - 1];
+        for (var k = 1; k < shares.Length; k++)
+        {
+            var ranges = shares[k];
+            tasks[k - 1] = Task.Run(() =>
+            {
+                using var connection = OpenReader();
+                using var transaction = connection.BeginTransaction();
+                return read(connection, ranges);
+            }, cancellationToken);
+        }
+        return tasks;
+    }
+
+    /// <summary>Waits for the shares <see cref="StartOtherShares"/> started; after an error in the caller's own share, theirs are moot.</summary>
+    private static void WaitForShares(Task[] shares)
+    {
+        try
+        {
+            Task.WaitAll(shares);
+        }
+        catch (AggregateException)
+        {
+        }
     }
 
     private void Execute(string sql)

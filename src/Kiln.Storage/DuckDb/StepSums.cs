@@ -68,6 +68,28 @@ internal sealed class StepSums : IDisposable
         }
     }
 
+    /// <summary>Adds the sums of <paramref name="other"/>, made for the same series, range and step.</summary>
+    public void Add(StepSums other)
+    {
+        if (other._steps != _steps || other._rowOf.Length != _rowOf.Length || other._firstNanos != _firstNanos || other._stepNanos != _stepNanos)
+        {
+            throw new ArgumentException("the sums were made for other series, range or step", nameof(other));
+        }
+        var cells = _series.Count * _steps;
+        var values = _values.AsSpan(0, cells);
+        var durations = _durations.AsSpan(0, cells);
+        var counts = _counts.AsSpan(0, cells);
+        var otherValues = other._values.AsSpan(0, cells);
+        var otherDurations = other._durations.AsSpan(0, cells);
+        var otherCounts = other._counts.AsSpan(0, cells);
+        for (var cell = 0; cell < cells; cell++)
+        {
+            values[cell] = checked(values[cell] + otherValues[cell]);
+            durations[cell] = checked(durations[cell] + otherDurations[cell]);
+            counts[cell] += otherCounts[cell];
+        }
+    }
+
     /// <summary>Each series with any profile in the range, with a point per step that has one.</summary>
     public List<SeriesPoints> ToPoints()
     {
