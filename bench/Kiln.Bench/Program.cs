@@ -12,6 +12,8 @@ using Kiln.Bench;
 // Whole-process benchmark of the server: ingest through gRPC into a real `kiln server`, then queries, each
 // compared with the bare engine doing the same aggregation over the same rows.
 //   dotnet run -c Release --project bench/Kiln.Bench -- [--hosts 100] [--procs 10] [--minutes 10] [--concurrency 4] [--keep 1]
+//   [--pregenerate 1]: make every request before the clock starts, so that generating them does not share the
+//   machine's cores with the server while it is measured (3 minutes of the default corpus hold ~2.3 GB of pprof)
 //   [--store 1]: the store alone, in this process (no server, no gRPC), to tell its share of the CPU
 //   [--phases 1]: per-profile time of pprof parsing and stack keys, one thread
 //   [--distinct 1]: distinct stacks per process per minute, 10 minutes and hour (the size of roll-up buckets)
@@ -27,6 +29,7 @@ var procs = arguments.GetValueOrDefault("procs", 10);
 var minutes = arguments.GetValueOrDefault("minutes", 10);
 var concurrency = arguments.GetValueOrDefault("concurrency", 4);
 var keep = arguments.GetValueOrDefault("keep", 0) != 0;
+var pregenerate = arguments.GetValueOrDefault("pregenerate", 0) != 0;
 var root = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../.."));
 // KILN_BENCH_KILN_DLL: another build of the server (e.g. the commit before a change) to compare with the same harness.
 var kilnDll = Environment.GetEnvironmentVariable("KILN_BENCH_KILN_DLL") ?? Path.Combine(root, "src/Kiln.Cli/bin/Release/net10.0/kiln.dll");
@@ -109,7 +112,9 @@ await using (var server = await ServerProcess.StartAsync(kilnDll, dataDir))
 {
     using var channel = GrpcChannel.ForAddress(server.Address, new GrpcChannelOptions { MaxReceiveMessageSize = null });
     var client = new ProfileStoreService.ProfileStoreServiceClient(channel);
-    var requests = Channel.CreateBounded<(WriteRawRequest Request, long Rows)>(concurrency * 2);
+    var requests = pregenerate
+        ? Channel.CreateUnbounded<(WriteRawRequest Request, long Rows)>()
+        : Channel.CreateBounded<(WriteRawRequest Request, long Rows)>(concurrency * 2);
     var producer = Task.Run(async () =>
     {
         for (var w = 0; w < windows; w++)
@@ -136,6 +141,11 @@ await using (var server = await ServerProcess.StartAsync(kilnDll, dataDir))
         }
         requests.Writer.Complete();
     });
+    if (pregenerate)
+    {
+        await producer;
+        Console.WriteLine($"requests made before the clock started: {requests.Reader.Count:N0}");
+    }
     var cpuBefore = server.CpuTime;
     var clock = Stopwatch.StartNew();
     // The second half of the run is reported apart: by then the server's code is jitted and most stacks are known.
