@@ -14,7 +14,7 @@ internal static class ServerCommand
         var dataDir = new Option<string>("--data-dir") { Description = "Directory of the embedded database", DefaultValueFactory = _ => defaults.DataDirectory };
         var retention = new Option<string>("--retention") { Description = "Delete samples older than this (e.g. 15d, 36h)", DefaultValueFactory = _ => "15d" };
         var maxRequest = new Option<long>("--max-request-bytes") { Description = "Largest request accepted, in bytes", DefaultValueFactory = _ => defaults.MaxRequestBytes };
-        var storeThreads = new Option<int>("--store-threads") { Description = "DuckDB threads, shared by writes and queries; 0 is one per core. With 1, merges read their range on one connection per core instead; more spend 5-10% more CPU per ingested row", DefaultValueFactory = _ => defaults.StoreThreads };
+        var storeThreads = new Option<int>("--store-threads") { Description = "DuckDB threads, shared by writes and queries; 0 is one per core. With 1, merges and QueryRange read their range on one connection per core instead; more spend 5-10% more CPU per ingested row", DefaultValueFactory = _ => defaults.StoreThreads };
         var command = new Command("server", "Run the Kiln server: stores profiles and answers Parca-compatible queries on one port.")
         {
             httpAddress, dataDir, retention, maxRequest, storeThreads,

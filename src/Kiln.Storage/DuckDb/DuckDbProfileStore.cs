@@ -48,8 +48,8 @@ public sealed partial class DuckDbProfileStore : IProfileStore
     // Queries take it shared while they resolve stack and symbol ids; retention takes it exclusively.
     private readonly ReaderWriterLockSlim _symbolsLock = new();
 
-    // Connections a merge reads its range on at once (see ShareRange): one per core when DuckDB has one thread,
-    // otherwise DuckDB spreads each query over its own threads.
+    // Connections a merge or QueryRange reads its range on at once (see ShareRange): one per core when DuckDB has one
+    // thread, otherwise DuckDB spreads each query over its own threads.
     private readonly int _queryShares;
 
     private DuckDbProfileStore(string path, DuckDBConnection writer, ILogger logger, int queryShares)
@@ -68,15 +68,15 @@ public sealed partial class DuckDbProfileStore : IProfileStore
     /// DuckDB's threads (its <c>threads</c> setting), shared by writes and queries; 0 keeps DuckDB's default, one per
     /// core. With more than one, DuckDB hands part of each insert to a worker and the writer thread busy-waits for it
     /// (duckdb/duckdb#22178, not fixed in 1.5): one thread spent 5 – 10 % less CPU per ingested row on two cores. With
-    /// one, a merge reads its range in shares on one connection per core at once (see ShareRange), each share's query
-    /// running on its caller's thread, which keeps merges as fast as DuckDB's own parallel aggregation.
+    /// one, a merge or QueryRange reads its range in shares on one connection per core at once (see ShareRange), each
+    /// share's query running on its caller's thread, which keeps them as fast as DuckDB's own parallel aggregation.
     /// </param>
     public static DuckDbProfileStore Open(string dataDirectory, ILogger logger, int workerThreads = 1) =>
-        Open(dataDirectory, logger, workerThreads, workerThreads == 1 ? Math.Min(Environment.ProcessorCount, MaxMergeShares) : 1);
+        Open(dataDirectory, logger, workerThreads, workerThreads == 1 ? Math.Min(Environment.ProcessorCount, MaxQueryShares) : 1);
 
-    private const int MaxMergeShares = 8;
+    private const int MaxQueryShares = 8;
 
-    /// <summary>Opens the store with merges read in <paramref name="queryShares"/> shares at once (see ShareRange).</summary>
+    /// <summary>Opens the store with merges and QueryRange read in <paramref name="queryShares"/> shares at once (see ShareRange).</summary>
     internal static DuckDbProfileStore Open(string dataDirectory, ILogger logger, int workerThreads, int queryShares)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(workerThreads);
