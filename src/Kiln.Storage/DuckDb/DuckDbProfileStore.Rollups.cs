@@ -288,14 +288,14 @@ public sealed partial class DuckDbProfileStore
     }
 
     /// <summary>
-    /// Cuts <paramref name="range"/> into <paramref name="count"/> shares of about equal work, for a query that reads them
-    /// on as many connections at once (with one DuckDB thread, DuckDB runs each query on its caller's thread alone). Every
-    /// run of rolled buckets and every raw range of the range's carve into <paramref name="widths"/> (in
-    /// <paramref name="connection"/>'s transaction)
-    /// is cut into equal parts, a run at bucket boundaries; a run of fewer buckets than shares goes bucket by bucket to
-    /// the shares with the fewest. Of a raw range, the part where the series have data (<paramref name="dataStart"/> to
-    /// <paramref name="dataEnd"/>) is cut evenly, the rest goes to the first and last pieces. Each share is carved again in its own
-    /// transaction: whatever was rolled up or invalidated in between, the shares cover the range once, so sums stay right.
+    /// Cuts <paramref name="range"/> into at most <paramref name="count"/> shares of about equal work, for a query that
+    /// reads them on as many connections at once (with one DuckDB thread, DuckDB runs each query on its caller's thread
+    /// alone). Every run of rolled buckets and every raw range of the range's carve into <paramref name="widths"/> (in
+    /// <paramref name="connection"/>'s transaction) is cut into equal parts, a run at bucket boundaries; a run of fewer
+    /// buckets than shares goes bucket by bucket to the shares with the fewest. Of a raw range, the part where the series
+    /// have data (<paramref name="dataStart"/> to <paramref name="dataEnd"/>) is cut evenly, the rest goes to the first and
+    /// last pieces. Each share is carved again in its own transaction: whatever was rolled up or invalidated in between,
+    /// the shares cover the range once, so sums stay right.
     /// </summary>
     internal static List<TimeRange>[] ShareRange(DuckDBConnection connection, TimeRange range, long[] widths, long dataStart, long dataEnd, int count)
     {
