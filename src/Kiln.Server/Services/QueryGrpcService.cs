@@ -377,7 +377,7 @@ internal sealed class QueryGrpcService(IProfileStore store) : QueryService.Query
     // Warm-up queries (QueryWarmup) are not users' queries: they are left out of the metrics.
     private static async Task<T> Timed<T>(string rpc, ServerCallContext context, Func<Task<T>> body)
     {
-        if (context is QueryWarmup.CallContext)
+        if (context is QueryWarmup.CallContext || QueryWarmup.IsOwnCall(context))
         {
             return await body().ConfigureAwait(false);
         }
