@@ -38,10 +38,8 @@ internal sealed class MergedStacksBuilder : IDisposable
     {
         _symbols = symbols;
         _result = new MergedStacks(type, period, timeNanos, durationNanos);
-        _locations = ArrayPool<int>.Shared.Rent(Math.Max(symbols.Locations.Count + 1, 1024));
-        Array.Clear(_locations);
-        _rowOfStack = ArrayPool<int>.Shared.Rent(Math.Max(symbols.Stacks.Count + 1, 1024));
-        Array.Clear(_rowOfStack);
+        _locations = RentZeroed(symbols.Locations.Count + 1);
+        _rowOfStack = RentZeroed(symbols.Stacks.Count + 1);
     }
 
     public bool IsEmpty => _rows.Count == 0;
@@ -58,7 +56,8 @@ internal sealed class MergedStacksBuilder : IDisposable
         }
         if ((uint)stackId >= (uint)_rowOfStack.Length)
         {
-            GrowRowOfStack(stackId);
+            // The writer added stacks after this query started.
+            _rowOfStack = Grown(_rowOfStack, stackId);
         }
         ref var row = ref _rowOfStack[stackId];
         if (row != 0)
@@ -142,9 +141,8 @@ internal sealed class MergedStacksBuilder : IDisposable
 
     private void Grow(int id)
     {
-        // The writer added locations after this query started: a larger rented table, entries carried over.
-        var grown = ArrayPool<int>.Shared.Rent(Math.Max(id + 1, _locations.Length * 2));
-        Array.Clear(grown);
+        // The writer added locations after this query started. The old table goes back to the pool cleared.
+        var grown = RentZeroed(Math.Max(id + 1, _locations.Length * 2));
         _locations.AsSpan().CopyTo(grown);
         foreach (var used in _usedLocations)
         {
@@ -154,14 +152,20 @@ internal sealed class MergedStacksBuilder : IDisposable
         _locations = grown;
     }
 
-    private void GrowRowOfStack(int stackId)
+    /// <summary>A larger rented table holding <paramref name="table"/>'s entries, reaching <paramref name="index"/>; the old one is returned.</summary>
+    private static int[] Grown(int[] table, int index)
     {
-        // The writer added stacks after this query started.
-        var grown = ArrayPool<int>.Shared.Rent(Math.Max(stackId + 1, _rowOfStack.Length * 2));
-        Array.Clear(grown);
-        _rowOfStack.AsSpan().CopyTo(grown);
-        ArrayPool<int>.Shared.Return(_rowOfStack);
-        _rowOfStack = grown;
+        var grown = RentZeroed(Math.Max(index + 1, table.Length * 2));
+        table.AsSpan().CopyTo(grown);
+        ArrayPool<int>.Shared.Return(table);
+        return grown;
+    }
+
+    private static int[] RentZeroed(int length)
+    {
+        var table = ArrayPool<int>.Shared.Rent(Math.Max(length, 1024));
+        Array.Clear(table);
+        return table;
     }
 
     private int CopyLocation(int id)
