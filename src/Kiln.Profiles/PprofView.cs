@@ -675,6 +675,7 @@ public sealed class PprofView : IDisposable
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void RepeatedVarintSigned(ref ProtobufReader r, int wire, Grow<long> into)
     {
         if (wire == 2)
