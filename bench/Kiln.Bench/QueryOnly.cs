@@ -158,10 +158,17 @@ internal static class QueryOnly
             var elapsed = Stopwatch.GetElapsedTime(t);
             return (response, $"{elapsed.TotalMilliseconds:F0} ms, server CPU {(server.CpuTime - cpu).TotalMilliseconds:F0} ms");
         }
+        async Task<(long Gen0, long Gen1, long Gen2)> GcCountsAsync() => (
+            await server.MetricAsync("dotnet_collection_count_total{generation=\"0\"}"),
+            await server.MetricAsync("dotnet_collection_count_total{generation=\"1\"}"),
+            await server.MetricAsync("dotnet_collection_count_total{generation=\"2\"}"));
         for (var round = 0; round < rounds; round++)
         {
+            var gcBefore = await GcCountsAsync();
             var (response, took) = await TimedAsync(() => query.QueryAsync(request).ResponseAsync);
-            Console.WriteLine($"round {round}: {took}, {response.FlamegraphArrow.Record.Length:N0} bytes of Arrow");
+            var gcAfter = await GcCountsAsync();
+            Console.WriteLine($"round {round}: {took}, {response.FlamegraphArrow.Record.Length:N0} bytes of Arrow, " +
+                $"server GCs gen0/1/2 {gcAfter.Gen0 - gcBefore.Gen0}/{gcAfter.Gen1 - gcBefore.Gen1}/{gcAfter.Gen2 - gcBefore.Gen2}");
         }
         // As Grafana asks (a step, the default limit of 1,000 points per series), and as Kiln's web UI asks (no step, at
         // most 300 points per series: one point per profile unless that is too many).
