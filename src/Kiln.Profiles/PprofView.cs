@@ -37,11 +37,11 @@ public sealed class PprofView : IDisposable
     /// <summary>A string table entry: a slice of the input.</summary>
     public readonly record struct Slice(int Offset, int Length);
 
-    public readonly record struct ViewMapping(ulong Id, ulong MemoryStart, ulong MemoryLimit, ulong FileOffset, long Filename, long BuildId, bool HasFunctions, bool HasFilenames, bool HasLineNumbers, bool HasInlineFrames);
+    public readonly record struct ViewMapping(ulong Id, ulong MemoryStart, ulong MemoryLimit, ulong FileOffset, long Filename, long BuildId, bool HasFunctions, bool HasFilenames, bool HasLineNumbers, bool HasInlineFrames) : IHasId;
 
-    public readonly record struct ViewFunction(ulong Id, long Name, long SystemName, long Filename, long StartLine);
+    public readonly record struct ViewFunction(ulong Id, long Name, long SystemName, long Filename, long StartLine) : IHasId;
 
-    public readonly record struct ViewLocation(ulong Id, ulong MappingId, ulong Address, bool IsFolded, int LineStart, int LineCount);
+    public readonly record struct ViewLocation(ulong Id, ulong MappingId, ulong Address, bool IsFolded, int LineStart, int LineCount) : IHasId;
 
     public readonly record struct ViewSample(int LocationStart, int LocationCount, int ValueStart, int ValueCount, int LabelStart, int LabelCount);
 
@@ -416,7 +416,7 @@ public sealed class PprofView : IDisposable
         }
         var mappings = _mappings.Span;
         var mappingIds = _mappingIndex;
-        mappingIds.Build("mapping", mappings.Length, mappings, static (in ViewMapping m) => m.Id);
+        mappingIds.Build("mapping", mappings);
         for (var i = 0; i < mappings.Length; i++)
         {
             CheckString("mapping", i, "filename", mappings[i].Filename, strings);
@@ -424,7 +424,7 @@ public sealed class PprofView : IDisposable
         }
         var functions = _functions.Span;
         var functionIds = _functionIndex;
-        functionIds.Build("function", functions.Length, functions, static (in ViewFunction f) => f.Id);
+        functionIds.Build("function", functions);
         for (var i = 0; i < functions.Length; i++)
         {
             CheckString("function", i, "name", functions[i].Name, strings);
@@ -433,15 +433,29 @@ public sealed class PprofView : IDisposable
         }
         var locations = _locations.Span;
         var locationIds = _locationIndex;
-        locationIds.Build("location", locations.Length, locations, static (in ViewLocation l) => l.Id);
+        locationIds.Build("location", locations);
+        // Producers such as Go's runtime number every table 1..N: then each check is one comparison with the table's size.
+        var (mappingsDense, functionsDense) = (mappingIds.IsDense, functionIds.IsDense);
         for (var i = 0; i < locations.Length; i++)
         {
             ref readonly var l = ref locations[i];
+            var lines = Lines(l);
+            if (mappingsDense && functionsDense && l.MappingId <= (ulong)mappings.Length)
+            {
+                var inRange = true;
+                for (var j = 0; j < lines.Length; j++)
+                {
+                    inRange &= lines[j].FunctionId - 1 < (ulong)functions.Length;
+                }
+                if (inRange)
+                {
+                    continue;
+                }
+            }
             if (l.MappingId != 0 && !mappingIds.Contains(l.MappingId))
             {
                 throw new PprofFormatException($"location[{i}].mapping_id = {l.MappingId} refers to no mapping (the profile has {mappings.Length} mapping(s))");
             }
-            var lines = Lines(l);
             for (var j = 0; j < lines.Length; j++)
             {
                 if (!functionIds.Contains(lines[j].FunctionId))
@@ -453,13 +467,7 @@ public sealed class PprofView : IDisposable
         // Every sample's location ids become positions in the location table, in one pass over all of them.
         var allIds = _sampleLocations.Span;
         var indices = _sampleLocationIndices.Reserve(allIds.Length);
-        var valid = true;
-        for (var k = 0; k < allIds.Length; k++)
-        {
-            var index = locationIds.IndexOf(allIds[k]);
-            indices[k] = index;
-            valid &= index >= 0;
-        }
+        var valid = locationIds.IsDense ? DenseIndices(allIds, indices, locations.Length) : locationIds.IndicesOf(allIds, indices);
         _sampleLocationIndices.Commit(allIds.Length);
         var samples = _samples.Span;
         for (var i = 0; i < samples.Length; i++)
@@ -498,6 +506,23 @@ public sealed class PprofView : IDisposable
         }
     }
 
+    /// <summary>
+    /// Ids 1..<paramref name="count"/> as positions 0..count-1, for a table numbered in order; false if any id is
+    /// outside that range. A loop of its own: inside <see cref="Validate"/> its variables lived on the stack.
+    /// </summary>
+    private static bool DenseIndices(ReadOnlySpan<ulong> ids, Span<int> indices, int count)
+    {
+        var valid = true;
+        indices = indices[..ids.Length];
+        for (var k = 0; k < ids.Length; k++)
+        {
+            var index = ids[k] - 1;
+            indices[k] = (int)index;
+            valid &= index < (ulong)count;
+        }
+        return valid;
+    }
+
     private static void CheckCount(string field, int count, long max)
     {
         if (count > max)
@@ -521,7 +546,11 @@ public sealed class PprofView : IDisposable
         throw new PprofFormatException($"{where} = {value} is outside string_table (size {strings})");
     }
 
-    private delegate ulong IdOf<T>(in T item);
+    /// <summary>An entry of a table that samples or other tables refer to by id.</summary>
+    public interface IHasId
+    {
+        ulong Id { get; }
+    }
 
     /// <summary>
     /// Id → position in one table. Producers such as Go's runtime number entries 1..N in order; that case is
@@ -535,14 +564,14 @@ public sealed class PprofView : IDisposable
         private readonly Dictionary<ulong, int> _map = [];
 
         /// <summary>Indexes the table; throws <see cref="PprofFormatException"/> for a zero or duplicate id.</summary>
-        public void Build<T>(string table, int count, ReadOnlySpan<T> items, IdOf<T> idOf)
+        public void Build<T>(string table, ReadOnlySpan<T> items) where T : struct, IHasId
         {
-            _count = count;
+            _count = items.Length;
             _map.Clear();
             _dense = true;
             for (var i = 0; i < items.Length; i++)
             {
-                if (idOf(items[i]) != (ulong)i + 1)
+                if (items[i].Id != (ulong)i + 1)
                 {
                     _dense = false;
                     break;
@@ -555,7 +584,7 @@ public sealed class PprofView : IDisposable
             _map.EnsureCapacity(items.Length);
             for (var i = 0; i < items.Length; i++)
             {
-                var id = idOf(items[i]);
+                var id = items[i].Id;
                 if (id == 0)
                 {
                     throw new PprofFormatException($"{table}[{i}].id is 0; ids must be non-zero");
@@ -567,6 +596,9 @@ public sealed class PprofView : IDisposable
             }
         }
 
+        /// <summary>True when entry i has id i + 1 for every i.</summary>
+        public bool IsDense => _dense;
+
         public void Clear()
         {
             _dense = true;
@@ -576,6 +608,19 @@ public sealed class PprofView : IDisposable
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public bool Contains(ulong id) => _dense ? id - 1 < (ulong)_count : _map.ContainsKey(id);
+
+        /// <summary>The positions of <paramref name="ids"/> (-1 for an id the table lacks); false if any is lacking.</summary>
+        public bool IndicesOf(ReadOnlySpan<ulong> ids, Span<int> indices)
+        {
+            var valid = true;
+            for (var k = 0; k < ids.Length; k++)
+            {
+                var index = IndexOf(ids[k]);
+                indices[k] = index;
+                valid &= index >= 0;
+            }
+            return valid;
+        }
 
         /// <summary>The position of <paramref name="id"/>, or -1 when the table has no such id.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -168,6 +168,40 @@ public class PprofViewTests
         Assert.StartsWith("sample[1].location_id[0] = 77 refers to no location", e.Message, StringComparison.Ordinal);
     }
 
+    public static TheoryData<string, Action<Profile>, string> DanglingReferences => new()
+    {
+        { "mapping in a numbered table", p => p.Location[1].MappingId = 7, "location[1].mapping_id = 7 refers to no mapping" },
+        { "function in a numbered table", p => p.Location[2].Line[0].FunctionId = 42, "location[2].line[0].function_id = 42 refers to no function" },
+        { "function id 0", p => p.Location[0].Line[0].FunctionId = 0, "location[0].line[0].function_id = 0 refers to no function" },
+        { "location id 0", p => p.Sample[0].LocationId[1] = 0, "sample[0].location_id[1] = 0 refers to no location" },
+        { "location just past the table", p => p.Sample[1].LocationId[0] = 4, "sample[1].location_id[0] = 4 refers to no location" },
+        {
+            "function in a sparse table", p =>
+            {
+                p.Function[0].Id = 100;
+                foreach (var line in p.Location.SelectMany(l => l.Line).Where(l => l.FunctionId == 1))
+                {
+                    line.FunctionId = 100;
+                }
+                p.Location[1].Line[0].FunctionId = 1;
+            },
+            "location[1].line[0].function_id = 1 refers to no function"
+        },
+    };
+
+    // Tables numbered 1..N (as Go numbers them) are checked by comparing with their sizes, others through a dictionary.
+    [Theory]
+    [MemberData(nameof(DanglingReferences))]
+    public void A_reference_to_a_missing_entry_is_refused_naming_it(string what, Action<Profile> breakIt, string expected)
+    {
+        var profile = Sample();
+        Assert.Equal([1UL, 2UL, 3UL], profile.Location.Select(l => l.Id));
+        breakIt(profile);
+        using var view = new PprofView();
+        var e = Assert.Throws<PprofFormatException>(() => view.Parse(profile.ToByteArray()));
+        Assert.True(e.Message.StartsWith(expected, StringComparison.Ordinal), $"{what}: expected '{expected}' at the start of '{e.Message}'");
+    }
+
     [Fact]
     public void Wrong_value_count_is_refused()
     {
