@@ -43,67 +43,91 @@ internal sealed class StackKeys : IDisposable
         var locations = ArrayPool<ulong>.Shared.Rent(Math.Max(profile.Locations.Length, 1));
         // One linear pass per table, each building on the one before: strings, then mappings and functions,
         // then locations. Producers put in the tables what their samples use, so little is hashed for nothing.
+        // Each pass is a method of its own: as one method, its loops' variables lived on the stack.
         var strings = ArrayPool<ulong>.Shared.Rent(Math.Max(profile.StringCount, 1));
         var mappings = ArrayPool<ulong>.Shared.Rent(Math.Max(profile.Mappings.Length, 1));
         var functions = ArrayPool<ulong>.Shared.Rent(Math.Max(profile.Functions.Length, 1));
-        var frames = ArrayPool<ulong>.Shared.Rent(256);
         try
         {
-            for (var i = 0; i < profile.StringCount; i++)
-            {
-                strings[i] = XxHash3.HashToUInt64(profile.Utf8(i));
-            }
-            var mappingTable = profile.Mappings;
-            for (var i = 0; i < mappingTable.Length; i++)
-            {
-                ref readonly var m = ref mappingTable[i];
-                var h = Mix(Mix(Mix(Mix(Mix(MappingSeed, strings[m.Filename]), strings[m.BuildId]), m.MemoryStart), m.MemoryLimit), m.FileOffset);
-                mappings[i] = h;
-            }
-            var functionTable = profile.Functions;
-            for (var i = 0; i < functionTable.Length; i++)
-            {
-                ref readonly var f = ref functionTable[i];
-                functions[i] = Mix(Mix(Mix(Mix(FunctionSeed, strings[f.Name]), strings[f.SystemName]), strings[f.Filename]), (ulong)f.StartLine);
-            }
-            var locationTable = profile.Locations;
-            for (var i = 0; i < locationTable.Length; i++)
-            {
-                ref readonly var l = ref locationTable[i];
-                var h = Mix(LocationSeed, l.MappingId == 0 ? 0 : mappings[profile.MappingIndex(l.MappingId)]);
-                h = Mix(Mix(h, l.Address), l.IsFolded ? 1UL : 0UL);
-                var lines = profile.Lines(l);
-                h = Mix(h, (ulong)lines.Length);
-                foreach (var (functionId, line) in lines)
-                {
-                    h = Mix(Mix(h, functions[profile.FunctionIndex(functionId)]), (ulong)line);
-                }
-                locations[i] = h;
-            }
-            for (var s = 0; s < samples.Length; s++)
-            {
-                var stack = profile.LocationIndices(samples[s]);
-                if (stack.Length > frames.Length)
-                {
-                    ArrayPool<ulong>.Shared.Return(frames);
-                    frames = ArrayPool<ulong>.Shared.Rent(stack.Length);
-                }
-                var hashes = frames.AsSpan(0, stack.Length);
-                for (var i = 0; i < hashes.Length; i++)
-                {
-                    hashes[i] = locations[stack[i]];
-                }
-                keys[s] = XxHash128.HashToUInt128(MemoryMarshal.AsBytes(hashes));
-            }
+            HashStrings(profile, strings);
+            HashMappings(profile.Mappings, strings, mappings);
+            HashFunctions(profile.Functions, strings, functions);
+            HashLocations(profile, mappings, functions, locations);
+            HashStacks(profile, locations, keys);
         }
         finally
         {
             ArrayPool<ulong>.Shared.Return(strings);
             ArrayPool<ulong>.Shared.Return(mappings);
             ArrayPool<ulong>.Shared.Return(functions);
-            ArrayPool<ulong>.Shared.Return(frames);
         }
         return new StackKeys(keys, samples.Length, locations);
+    }
+
+    private static void HashStrings(PprofView profile, ulong[] strings)
+    {
+        for (var i = 0; i < profile.StringCount; i++)
+        {
+            strings[i] = XxHash3.HashToUInt64(profile.Utf8(i));
+        }
+    }
+
+    private static void HashMappings(ReadOnlySpan<PprofView.ViewMapping> table, ulong[] strings, ulong[] mappings)
+    {
+        for (var i = 0; i < table.Length; i++)
+        {
+            ref readonly var m = ref table[i];
+            mappings[i] = Mix(Mix(Mix(Mix(Mix(MappingSeed, strings[m.Filename]), strings[m.BuildId]), m.MemoryStart), m.MemoryLimit), m.FileOffset);
+        }
+    }
+
+    private static void HashFunctions(ReadOnlySpan<PprofView.ViewFunction> table, ulong[] strings, ulong[] functions)
+    {
+        for (var i = 0; i < table.Length; i++)
+        {
+            ref readonly var f = ref table[i];
+            functions[i] = Mix(Mix(Mix(Mix(FunctionSeed, strings[f.Name]), strings[f.SystemName]), strings[f.Filename]), (ulong)f.StartLine);
+        }
+    }
+
+    private static void HashLocations(PprofView profile, ulong[] mappings, ulong[] functions, ulong[] locations)
+    {
+        var table = profile.Locations;
+        for (var i = 0; i < table.Length; i++)
+        {
+            ref readonly var l = ref table[i];
+            var h = Mix(LocationSeed, l.MappingId == 0 ? 0 : mappings[profile.MappingIndex(l.MappingId)]);
+            h = Mix(Mix(h, l.Address), l.IsFolded ? 1UL : 0UL);
+            var lines = profile.Lines(l);
+            h = Mix(h, (ulong)lines.Length);
+            foreach (var (functionId, line) in lines)
+            {
+                h = Mix(Mix(h, functions[profile.FunctionIndex(functionId)]), (ulong)line);
+            }
+            locations[i] = h;
+        }
+    }
+
+    private static void HashStacks(PprofView profile, ulong[] locations, UInt128[] keys)
+    {
+        var samples = profile.Samples;
+        var frames = ArrayPool<ulong>.Shared.Rent(256);
+        for (var s = 0; s < samples.Length; s++)
+        {
+            var stack = profile.LocationIndices(samples[s]);
+            if (stack.Length > frames.Length)
+            {
+                ArrayPool<ulong>.Shared.Return(frames);
+                frames = ArrayPool<ulong>.Shared.Rent(stack.Length);
+            }
+            var hashes = frames.AsSpan(0, stack.Length);
+            for (var i = 0; i < hashes.Length; i++)
+            {
+                hashes[i] = locations[stack[i]];
+            }
+            keys[s] = XxHash128.HashToUInt128(MemoryMarshal.AsBytes(hashes));
+        }
+        ArrayPool<ulong>.Shared.Return(frames);
     }
 
     public void Dispose()
