@@ -547,7 +547,7 @@ public sealed class PprofView : IDisposable
     }
 
     /// <summary>An entry of a table that samples or other tables refer to by id.</summary>
-    public interface IHasId
+    internal interface IHasId
     {
         ulong Id { get; }
     }
