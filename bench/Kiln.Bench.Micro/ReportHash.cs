@@ -59,7 +59,7 @@ internal static class ReportHash
             Int64Array a => a.GetValue(i)!.Value.ToString(CultureInfo.InvariantCulture),
             StringArray a => "s:" + a.GetString(i),
             BinaryArray a => "b:" + Encoding.UTF8.GetString(a.GetBytes(i)),
-            DictionaryArray a => Value(a.Indices, i) + "=" + Value(a.Dictionary, ((Int32Array)a.Indices).GetValue(i)!.Value),
+            DictionaryArray a => Value(a.Indices, i) + "=" + Value(a.Dictionary, int.Parse(Value(a.Indices, i), CultureInfo.InvariantCulture)),
             ListArray a => "[" + string.Join(",", Enumerable.Range(a.ValueOffsets[i], a.ValueOffsets[i + 1] - a.ValueOffsets[i]).Select(j => Value(a.Values, j))) + "]",
             _ => throw new InvalidOperationException($"unexpected array {array.GetType().Name}"),
         };

@@ -222,7 +222,10 @@ internal static class QueryOnly
         await using var store = DuckDbProfileStore.Open(dataDir, NullLogger.Instance);
         var selector = SelectorParser.ParseQuery($"{Corpus.ProfileName}:samples:count:cpu:nanoseconds:delta{{}}");
         var series = store.GetSeries(TimeRange.All);
-        var range = new TimeRange(series.Min(s => s.MinTimeNanos), series.Max(s => s.MaxTimeNanos) + 1);
+        // Whole clock hours, as the server mode asks: the merge reads the hourly roll-ups where they exist.
+        const long hour = 3_600_000_000_000L;
+        var range = new TimeRange(DuckDbProfileStore.BucketOf(series.Min(s => s.MinTimeNanos), hour),
+            DuckDbProfileStore.BucketOf(series.Max(s => s.MaxTimeNanos), hour) + hour);
         Console.WriteLine($"query only: {series.Count} series over {(range.EndNanos - range.StartNanos) / 1e9:F0} s");
         for (var round = 0; round < rounds; round++)
         {

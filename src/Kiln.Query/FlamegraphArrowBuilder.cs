@@ -277,14 +277,20 @@ internal static class FlamegraphArrowBuilder
             {
                 Order[i] = i;
             }
-            // A prefix sorts before its extensions; equal paths are adjacent in any order and merge.
-            Array.Sort(Order, (a, b) =>
+            // A struct comparer: the sort is compiled for it and inlines the comparison (a delegate is one call per compare).
+            Order.AsSpan().Sort(new PathOrder(this));
+        }
+
+        /// <summary>Paths by their ranks, lexicographically: a prefix sorts before its extensions; equal paths are adjacent in any order and merge.</summary>
+        private readonly struct PathOrder(Paths paths) : IComparer<int>
+        {
+            public int Compare(int a, int b)
             {
-                var x = Ranks(a);
-                var y = Ranks(b);
+                var x = paths.Ranks(a);
+                var y = paths.Ranks(b);
                 var common = x.CommonPrefixLength(y);
                 return common == x.Length || common == y.Length ? x.Length.CompareTo(y.Length) : x[common].CompareTo(y[common]);
-            });
+            }
         }
 
         /// <summary>The number of nodes the sorted paths create: each path adds the steps it does not share with the one before.</summary>

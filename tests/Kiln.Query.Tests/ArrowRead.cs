@@ -27,7 +27,13 @@ internal sealed class ArrowRead
         {
             return null;
         }
-        var index = ((Int32Array)d.Indices).GetValue(row)!.Value;
+        var index = d.Indices switch
+        {
+            Int8Array i => i.GetValue(row)!.Value,
+            Int16Array i => i.GetValue(row)!.Value,
+            Int32Array i => i.GetValue(row)!.Value,
+            _ => throw new InvalidOperationException($"{column}: unexpected index type {d.Indices.Data.DataType}"),
+        };
         return d.Dictionary switch
         {
             StringArray s => s.GetString(index),

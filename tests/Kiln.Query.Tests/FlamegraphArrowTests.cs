@@ -29,7 +29,8 @@ public class FlamegraphArrowTests
         foreach (var name in new[] { "mapping_file", "mapping_build_id", "function_name", "function_system_name", "function_file_name" })
         {
             var dict = Assert.IsType<DictionaryType>(schema.GetFieldByName(name).DataType);
-            Assert.IsType<Int32Type>(dict.IndexType);
+            // A handful of strings: one-byte indices.
+            Assert.IsType<Int8Type>(dict.IndexType);
             Assert.IsType<BinaryType>(dict.ValueType);
         }
         Assert.IsType<UInt64Type>(schema.GetFieldByName("location_address").DataType);
@@ -83,6 +84,30 @@ public class FlamegraphArrowTests
         Assert.False(a.Bool("labels_only", 1));
         Assert.Null(a.Num("location_address", 0));
         Assert.NotNull(a.Num("location_address", 1));
+    }
+
+    [Theory]
+    [InlineData(128, typeof(Int8Type))]
+    [InlineData(129, typeof(Int16Type))]
+    [InlineData(32_768, typeof(Int16Type))]
+    [InlineData(32_769, typeof(Int32Type))]
+    public void Dictionary_indices_are_the_narrowest_signed_type_that_numbers_the_dictionary(int names, Type indexType)
+    {
+        // main plus names - 1 leaves under it: exactly `names` distinct function names.
+        var profile = new TestProfile();
+        for (var i = 1; i < names; i++)
+        {
+            profile.Sample($"main;f{i:D5}", i);
+        }
+        var (_, a) = Build(profile.Profile);
+        var dict = Assert.IsType<DictionaryType>(a.Batch.Schema.GetFieldByName("function_name").DataType);
+        Assert.IsType(indexType, dict.IndexType);
+        Assert.Equal(names, ((DictionaryArray)a.Column("function_name")).Dictionary.Length);
+        Assert.Null(a.Str("function_name", 0));
+        Assert.Equal("main", a.Str("function_name", 1));
+        // Siblings by name: the last row is the last name, whose index is the dictionary's last.
+        Assert.Equal($"f{names - 1:D5}", a.Str("function_name", a.Rows - 1));
+        Assert.Equal(names - 1, a.Num("cumulative", a.Rows - 1));
     }
 
     [Fact]
