@@ -61,20 +61,21 @@ public class FlamegraphArrowTests
         Assert.Equal(0, response.FlamegraphArrow.Trimmed);
         Assert.Equal(5, a.Rows);
 
-        // Breadth-first rows; siblings by name: root, main, a, c, b.
+        // Depth-first rows (a subtree follows its node); siblings by name: root, main, a, b, c.
         Assert.Null(a.Str("function_name", 0));
         Assert.Equal(3, a.Num("cumulative", 0));
         Assert.Equal(-1, a.Num("parent", 0));
         Assert.Equal(new long[] { 1 }, a.List("children", 0));
-        Assert.Equal(new[] { "main", "a", "c", "b" }, Enumerable.Range(1, 4).Select(r => a.Str("function_name", r)));
-        Assert.Equal(new long?[] { 3, 2, 1, 2 }, Enumerable.Range(1, 4).Select(r => a.Num("cumulative", r)));
-        Assert.Equal(new long?[] { 0, 0, 0, 1, 2 }, Enumerable.Range(0, 5).Select(r => a.Num("flat", r)));
-        Assert.Equal(new long[] { 2, 3 }, a.List("children", 1));
-        Assert.Equal(new long[] { 4 }, a.List("children", 2));
+        Assert.Equal(new[] { "main", "a", "b", "c" }, Enumerable.Range(1, 4).Select(r => a.Str("function_name", r)));
+        Assert.Equal(new long?[] { 3, 2, 2, 1 }, Enumerable.Range(1, 4).Select(r => a.Num("cumulative", r)));
+        Assert.Equal(new long?[] { 0, 0, 0, 2, 1 }, Enumerable.Range(0, 5).Select(r => a.Num("flat", r)));
+        Assert.Equal(new long[] { 2, 4 }, a.List("children", 1));
+        Assert.Equal(new long[] { 3 }, a.List("children", 2));
         Assert.Empty(a.List("children", 3));
-        Assert.Equal(new long?[] { -1, 0, 1, 1, 2 }, Enumerable.Range(0, 5).Select(r => a.Num("parent", r)));
-        Assert.Equal(new long?[] { 0, 1, 2, 2, 3 }, Enumerable.Range(0, 5).Select(r => a.Num("depth", r)));
-        Assert.Equal(new long?[] { 0, 0, 0, 2, 0 }, Enumerable.Range(0, 5).Select(r => a.Num("value_offset", r)));
+        Assert.Empty(a.List("children", 4));
+        Assert.Equal(new long?[] { -1, 0, 1, 2, 1 }, Enumerable.Range(0, 5).Select(r => a.Num("parent", r)));
+        Assert.Equal(new long?[] { 0, 1, 2, 3, 2 }, Enumerable.Range(0, 5).Select(r => a.Num("depth", r)));
+        Assert.Equal(new long?[] { 0, 0, 0, 0, 2 }, Enumerable.Range(0, 5).Select(r => a.Num("value_offset", r)));
         Assert.Equal("/usr/bin/app", a.Str("mapping_file", 1));
         Assert.Equal("abc123", a.Str("mapping_build_id", 1));
         Assert.Equal("sys_main", a.Str("function_system_name", 1));
@@ -164,11 +165,65 @@ public class FlamegraphArrowTests
     public void Inverted_stacks_put_the_leaf_at_the_root()
     {
         var (_, r) = Build(Simple(), new ReportOptions { InvertCallStack = true });
-        Assert.Equal(new[] { "b", "c", "a", "main", "main" }, Enumerable.Range(1, 5).Select(i => r.Str("function_name", i)));
-        Assert.Equal(2, r.Num("cumulative", 1));
-        Assert.Equal(1, r.Num("cumulative", 2));
-        Assert.Equal(1, r.Num("flat", 4));
-        Assert.Equal(2, r.Num("flat", 5));
+        Assert.Equal(6, r.Rows);
+        // The root's children are the leaves, by name; under them their callers.
+        var leaves = r.List("children", 0).Select(i => (int)i).ToArray();
+        Assert.Equal(new[] { "b", "c" }, leaves.Select(i => r.Str("function_name", i)));
+        Assert.Equal(new long?[] { 2, 1 }, leaves.Select(i => r.Num("cumulative", i)));
+        var bCaller = (int)r.List("children", leaves[0]).Single();
+        Assert.Equal("a", r.Str("function_name", bCaller));
+        var bMain = (int)r.List("children", bCaller).Single();
+        Assert.Equal("main", r.Str("function_name", bMain));
+        Assert.Equal(2, r.Num("flat", bMain));
+        var cMain = (int)r.List("children", leaves[1]).Single();
+        Assert.Equal("main", r.Str("function_name", cMain));
+        Assert.Equal(1, r.Num("flat", cMain));
+    }
+
+    [Theory]
+    [InlineData(0f)]
+    [InlineData(3f)]
+    public void Rows_form_one_consistent_tree(float trimThreshold)
+    {
+        // 400 random stacks of up to 9 frames over 8 names: many shared prefixes, many siblings.
+        var random = new Random(7);
+        var profile = new TestProfile();
+        for (var i = 0; i < 400; i++)
+        {
+            var frames = Enumerable.Range(0, random.Next(1, 10)).Select(_ => "f" + random.Next(8));
+            profile.Sample(string.Join(";", frames), random.Next(1, 50));
+        }
+        var (response, r) = Build(profile.Profile, new ReportOptions { NodeTrimThreshold = trimThreshold });
+        long Num(string column, int row) => r.Num(column, row) ?? throw new InvalidOperationException($"{column} of row {row} is null");
+
+        var seenAsChild = new int[r.Rows];
+        for (var row = 0; row < r.Rows; row++)
+        {
+            var children = r.List("children", row).Select(c => (int)c).ToArray();
+            var offset = Num("value_offset", row);
+            foreach (var child in children)
+            {
+                seenAsChild[child]++;
+                Assert.Equal(row, Num("parent", child));
+                Assert.Equal(Num("depth", row) + 1, Num("depth", child));
+                // Children lie side by side from their parent's left edge.
+                Assert.Equal(offset, Num("value_offset", child));
+                offset += Num("cumulative", child);
+            }
+            var inChildren = children.Sum(c => Num("cumulative", c));
+            if (trimThreshold == 0)
+            {
+                Assert.Equal(Num("cumulative", row), Num("flat", row) + inChildren);
+            }
+            else
+            {
+                Assert.True(Num("cumulative", row) >= Num("flat", row) + inChildren, $"row {row} holds less than its children");
+            }
+        }
+        Assert.Equal(0, seenAsChild[0]);
+        Assert.All(seenAsChild.Skip(1), n => Assert.Equal(1, n));
+        Assert.Equal(Enumerable.Range(0, r.Rows).Max(row => Num("depth", row)) + 1, response.FlamegraphArrow.Height);
+        Assert.Equal(trimThreshold > 0, response.FlamegraphArrow.Trimmed > 0);
     }
 
     [Fact]
@@ -194,20 +249,24 @@ public class FlamegraphArrowTests
         var dict = Assert.IsType<DictionaryType>(r.Batch.Schema.GetFieldByName("labels.comm").DataType);
         Assert.IsType<BinaryType>(dict.ValueType);
         // Root children: label rows (api, web) first, then the unlabeled main.
-        Assert.Equal(new long[] { 1, 2, 3 }, r.List("children", 0));
-        Assert.True(r.Bool("labels_only", 1));
-        Assert.Equal("api", r.Str("labels.comm", 1));
-        Assert.Equal(4, r.Num("cumulative", 1));
-        Assert.True(r.Bool("labels_only", 2));
-        Assert.Equal("web", r.Str("labels.comm", 2));
-        Assert.Equal(5, r.Num("cumulative", 2));
-        Assert.Null(r.Str("function_name", 2));
-        Assert.False(r.Bool("labels_only", 3));
-        Assert.Equal("main", r.Str("function_name", 3));
-        Assert.Null(r.Str("labels.comm", 3));
-        Assert.Equal(1, r.Num("cumulative", 3));
+        var (api, web, main) = r.List("children", 0).Select(i => (int)i).ToArray() switch
+        {
+            [var x, var y, var z] => (x, y, z),
+            var other => throw new InvalidOperationException($"root has {other.Length} children, expected 3"),
+        };
+        Assert.True(r.Bool("labels_only", api));
+        Assert.Equal("api", r.Str("labels.comm", api));
+        Assert.Equal(4, r.Num("cumulative", api));
+        Assert.True(r.Bool("labels_only", web));
+        Assert.Equal("web", r.Str("labels.comm", web));
+        Assert.Equal(5, r.Num("cumulative", web));
+        Assert.Null(r.Str("function_name", web));
+        Assert.False(r.Bool("labels_only", main));
+        Assert.Equal("main", r.Str("function_name", main));
+        Assert.Null(r.Str("labels.comm", main));
+        Assert.Equal(1, r.Num("cumulative", main));
         // The web row's main merges both thread ids.
-        var webMain = (int)r.List("children", 2)[0];
+        var webMain = (int)r.List("children", web)[0];
         Assert.Equal(5, r.Num("cumulative", webMain));
         Assert.Equal("web", r.Str("labels.comm", webMain));
         Assert.Equal(2, r.Num("depth", webMain));

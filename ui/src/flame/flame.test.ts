@@ -7,7 +7,7 @@ import { NameTable } from "./names";
 import { syntheticRows } from "./synthetic";
 
 // root(100) -> main(90: self 10) -> [a(50), b(30)] ; root -> gc(10)
-// Rows are given breadth-first as the server does: 0 root, 1 main, 2 gc, 3 a, 4 b.
+// Rows are given breadth-first (the server writes them depth-first; any order is valid): 0 root, 1 main, 2 gc, 3 a, 4 b.
 const rows: FlameRows = {
   size: 5,
   children: (r) => [[1, 2], [3, 4], [], [], []][r],
