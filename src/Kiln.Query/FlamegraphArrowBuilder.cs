@@ -577,72 +577,96 @@ internal static class FlamegraphArrowBuilder
     private static Layout Trim(Tree tree, double fraction)
     {
         var count = tree.Count;
-        // The row of a kept node, -1 for a dropped one.
-        var rowOf = new int[count];
-        long trimmed = 0;
-        var height = 0;
-        var kept = 1;
-        for (var n = 1; n < count; n++)
-        {
-            var parent = tree.Parent[n];
-            if (rowOf[parent] < 0)
-            {
-                rowOf[n] = -1;
-                continue;
-            }
-            if (fraction > 0 && tree.Cumulative[n] <= (long)(tree.Cumulative[parent] * fraction))
-            {
-                trimmed += tree.Cumulative[n];
-                rowOf[n] = -1;
-                continue;
-            }
-            rowOf[n] = kept++;
-            height = Math.Max(height, tree.Depth[n]);
-        }
+        var kept = fraction > 0 ? Walk(tree, fraction, null) : count;
+        var layout = new Layout(kept);
+        Walk(tree, fraction, layout);
 
-        var layout = new Layout(kept) { Trimmed = trimmed, Height = height };
-        var nodes = layout.Nodes;
-        var rowParent = layout.Parent.Values;
+        // Children in row order are in sibling order: each parent's next free slot starts at its offset.
         var childOffsets = MemoryMarshal.Cast<byte, int>(layout.ChildOffsets.AsSpan());
-        rowParent[0] = -1;
-        for (var n = 1; n < count; n++)
-        {
-            var row = rowOf[n];
-            if (row > 0)
-            {
-                nodes[row] = n;
-                var parent = rowOf[tree.Parent[n]];
-                rowParent[row] = parent;
-                childOffsets[parent + 1]++;
-            }
-        }
         for (var r = 0; r < kept; r++)
         {
             childOffsets[r + 1] += childOffsets[r];
         }
-
-        // Children in row order are in sibling order. A first child starts at its parent's offset, a later one after its
-        // previous sibling. The next free slot of each parent's children is counted in rowOf, no longer needed.
-        var next = rowOf.AsSpan(0, kept);
-        childOffsets[..kept].CopyTo(next);
+        var next = childOffsets[..kept].ToArray();
         var childValues = layout.ChildValues.Values;
-        var valueOffset = layout.ValueOffset;
+        var rowParent = layout.Parent.Values;
         for (var r = 1; r < kept; r++)
         {
-            var parent = rowParent[r];
-            var slot = next[parent]++;
-            childValues[slot] = (uint)r;
-            if (slot == childOffsets[parent])
-            {
-                valueOffset[r] = valueOffset[parent];
-            }
-            else
-            {
-                var previous = (int)childValues[slot - 1];
-                valueOffset[r] = valueOffset[previous] + tree.Cumulative[nodes[previous]];
-            }
+            childValues[next[rowParent[r]]++] = (uint)r;
         }
         return layout;
+    }
+
+    /// <summary>
+    /// One pass over the tree in its depth-first order, which keeps the nodes that <see cref="Trim"/> keeps and returns
+    /// how many; with <paramref name="layout"/>, also fills its rows, parents, value offsets, height, trimmed value and
+    /// each row's number of children (in <see cref="Layout.ChildOffsets"/>, one entry on). A node's parent is the last
+    /// node seen one level up, so the pass keeps, per depth, that node's row (-1: dropped) and value, and where its next
+    /// child starts: it reads the tree's columns in order and nothing else at random.
+    /// </summary>
+    private static int Walk(Tree tree, double fraction, Layout? layout)
+    {
+        var count = tree.Count;
+        var rowAt = new int[64];
+        var valueAt = new long[64];
+        var offsetAt = new long[65];
+        var nodes = layout is null ? default : layout.Nodes.AsSpan();
+        var rowParent = layout is null ? default : layout.Parent.Values;
+        var valueOffset = layout is null ? default : layout.ValueOffset.AsSpan();
+        var childCounts = layout is null ? default : MemoryMarshal.Cast<byte, int>(layout.ChildOffsets.AsSpan());
+        long trimmed = 0;
+        var height = 0;
+        var kept = 1;
+        rowAt[0] = 0;
+        valueAt[0] = tree.Cumulative[0];
+        offsetAt[1] = 0;
+        if (layout is not null)
+        {
+            rowParent[0] = -1;
+        }
+        for (var n = 1; n < count; n++)
+        {
+            var depth = tree.Depth[n];
+            if (depth + 1 >= offsetAt.Length)
+            {
+                Array.Resize(ref rowAt, depth * 2);
+                Array.Resize(ref valueAt, depth * 2);
+                Array.Resize(ref offsetAt, depth * 2 + 1);
+            }
+            var parent = rowAt[depth - 1];
+            var value = tree.Cumulative[n];
+            if (parent < 0 || (fraction > 0 && value <= (long)(valueAt[depth - 1] * fraction)))
+            {
+                if (parent >= 0)
+                {
+                    trimmed += value;
+                }
+                rowAt[depth] = -1;
+                continue;
+            }
+            var row = kept++;
+            rowAt[depth] = row;
+            valueAt[depth] = value;
+            height = Math.Max(height, depth);
+            if (layout is null)
+            {
+                continue;
+            }
+            nodes[row] = n;
+            rowParent[row] = parent;
+            childCounts[parent + 1]++;
+            // Siblings lie side by side from their parent's left edge, which the parent set when it was seen.
+            var offset = offsetAt[depth];
+            valueOffset[row] = offset;
+            offsetAt[depth] = offset + value;
+            offsetAt[depth + 1] = offset;
+        }
+        if (layout is not null)
+        {
+            layout.Trimmed = trimmed;
+            layout.Height = height;
+        }
+        return kept;
     }
 
     /// <summary>

@@ -197,6 +197,7 @@ public class FlamegraphArrowTests
         long Num(string column, int row) => r.Num(column, row) ?? throw new InvalidOperationException($"{column} of row {row} is null");
 
         var seenAsChild = new int[r.Rows];
+        long dropped = 0;
         for (var row = 0; row < r.Rows; row++)
         {
             var children = r.List("children", row).Select(c => (int)c).ToArray();
@@ -219,7 +220,10 @@ public class FlamegraphArrowTests
             {
                 Assert.True(Num("cumulative", row) >= Num("flat", row) + inChildren, $"row {row} holds less than its children");
             }
+            // What a kept row holds beyond its own and its kept children's value is its dropped children's.
+            dropped += Num("cumulative", row) - Num("flat", row) - inChildren;
         }
+        Assert.Equal(dropped, response.FlamegraphArrow.Trimmed);
         Assert.Equal(0, seenAsChild[0]);
         Assert.All(seenAsChild.Skip(1), n => Assert.Equal(1, n));
         Assert.Equal(Enumerable.Range(0, r.Rows).Max(row => Num("depth", row)) + 1, response.FlamegraphArrow.Height);

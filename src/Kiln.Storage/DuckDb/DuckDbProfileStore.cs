@@ -389,15 +389,17 @@ public sealed partial class DuckDbProfileStore : IProfileStore
                     cancellationToken.ThrowIfCancellationRequested();
                     var stacks = chunk.Int32(0);
                     var values = chunk.Int64(1);
+                    // In a local: the closure's field would be read from memory for every row.
+                    var into = sums;
                     for (var i = 0; i < stacks.Length; i++)
                     {
                         var id = stacks[i];
-                        if ((uint)id >= (uint)sums.Length)
+                        if ((uint)id >= (uint)into.Length)
                         {
                             // The writer added stacks after the query started.
-                            sums = Grown(sums, id);
+                            sums = into = Grown(into, id);
                         }
-                        sums[id] = checked(sums[id] + values[i]);
+                        into[id] = checked(into[id] + values[i]);
                     }
                 });
             return sums;
