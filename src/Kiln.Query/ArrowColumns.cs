@@ -89,7 +89,9 @@ internal sealed class DictionaryColumn
     private readonly StringPool _pool;
     private readonly int[] _remap;
     private readonly bool _utf8;
-    private readonly FixedColumn<int> _indices;
+    // Written as ints, narrowed once the dictionary's size is known (Build).
+    private readonly int[] _indices;
+    private readonly NullBitmap _validity;
     private readonly List<int> _offsets = [0];
     private byte[] _data = new byte[4096];
     private int _dataLength;
@@ -101,7 +103,8 @@ internal sealed class DictionaryColumn
         _utf8 = utf8;
         _remap = new int[pool.Count];
         Array.Fill(_remap, -1);
-        _indices = new FixedColumn<int>(Int32Type.Default, length);
+        _indices = new int[length];
+        _validity = new NullBitmap(length);
     }
 
     /// <summary>Appends the string with pool id <paramref name="id"/>; id 0 ("") is written as null.</summary>
@@ -118,10 +121,10 @@ internal sealed class DictionaryColumn
             index = _offsets.Count - 1;
             AddValue(_pool[id]);
         }
-        _indices.Values[_row++] = index;
+        _indices[_row++] = index;
     }
 
-    public void AppendNull() => _indices.Validity.SetNull(_row++);
+    public void AppendNull() => _validity.SetNull(_row++);
 
     private void AddValue(string value)
     {
@@ -146,7 +149,7 @@ internal sealed class DictionaryColumn
         {
             <= sbyte.MaxValue + 1 => Narrowed<sbyte>(Int8Type.Default),
             <= short.MaxValue + 1 => Narrowed<short>(Int16Type.Default),
-            _ => _indices.Build(),
+            _ => Narrowed<int>(Int32Type.Default),
         };
         return new DictionaryArray(new DictionaryType(indices.Data.DataType, valueType, false), indices, ArrowArrayFactory.BuildArray(data));
     }
@@ -154,15 +157,15 @@ internal sealed class DictionaryColumn
     /// <summary>The indices as <typeparamref name="T"/>, which holds every one of them; null rows keep their validity.</summary>
     private IArrowArray Narrowed<T>(IArrowType type) where T : unmanaged, IBinaryInteger<T>
     {
-        var wide = _indices.Values;
+        var wide = _indices;
         var bytes = new byte[wide.Length * Unsafe.SizeOf<T>()];
         var narrow = MemoryMarshal.Cast<byte, T>(bytes.AsSpan());
         for (var i = 0; i < wide.Length; i++)
         {
             narrow[i] = T.CreateTruncating(wide[i]);
         }
-        return ArrowArrayFactory.BuildArray(new ArrayData(type, wide.Length, _indices.Validity.NullCount, 0,
-            [_indices.Validity.Build(), new ArrowBuffer(bytes)]));
+        return ArrowArrayFactory.BuildArray(new ArrayData(type, wide.Length, _validity.NullCount, 0,
+            [_validity.Build(), new ArrowBuffer(bytes)]));
     }
 }
 

@@ -128,7 +128,6 @@ internal static class FlamegraphArrowBuilder
     public static FlamegraphArrow Build(StackSet set, ReportOptions options, out long total)
     {
         var groupBy = ParseGroupBy(options.GroupBy);
-        var frames = CollectionsMarshal.AsSpan(set.Frames);
         var groupedSets = GroupedLabelSets(set, groupBy);
         // Every frame's merge identity, and that identity's place among siblings, resolved once per frame.
         var keyOfFrame = MergeKeys(set, groupBy, out var keyCount);
@@ -160,52 +159,8 @@ internal static class FlamegraphArrowBuilder
         paths.Sort();
 
         var tree = new Tree(paths.NodeCount() + 1, groupedSets.Length > 0, diffs);
-        var pathNodes = new int[128];
-        var previous = -1;
-        for (var i = 0; i < paths.Count; i++)
-        {
-            var p = paths.Order[i];
-            var sample = paths.Sample[p];
-            var value = set.Value(sample);
-            var diff = set.Diff(sample);
-            var ranks = paths.Ranks(p);
-            var pathFrames = paths.Frames(p);
-            var shared = previous < 0 ? 0 : ranks.CommonPrefixLength(paths.Ranks(previous));
-            if (pathNodes.Length < ranks.Length)
-            {
-                Array.Resize(ref pathNodes, ranks.Length * 2);
-            }
-            for (var d = 0; d < ranks.Length; d++)
-            {
-                int node;
-                var f = pathFrames[d];
-                if (d < shared)
-                {
-                    node = pathNodes[d];
-                    var representative = tree.Frame[node];
-                    if (representative != f)
-                    {
-                        tree.Conflicts[node] |= Compare(set, frames[representative], frames[f]);
-                    }
-                }
-                else
-                {
-                    node = tree.Add(d == 0 ? 0 : pathNodes[d - 1], f, paths.Group[p]);
-                    pathNodes[d] = node;
-                }
-                tree.Cumulative[node] += value;
-                if (tree.Diff is not null)
-                {
-                    tree.Diff[node] += diff;
-                }
-            }
-            var frameCount = ranks.Length - (paths.Group[p] > 0 ? 1 : 0);
-            if (frameCount > 0)
-            {
-                tree.Flat[pathNodes[ranks.Length - 1]] += value;
-            }
-            previous = p;
-        }
+        AddPaths(tree, paths, set);
+        SumUp(tree);
         tree.Cumulative[0] = total;
         if (tree.Diff is not null)
         {
@@ -223,6 +178,81 @@ internal static class FlamegraphArrowBuilder
             Height = layout.Height + 1,
             Trimmed = layout.Trimmed,
         };
+    }
+
+    /// <summary>
+    /// Creates the nodes of the sorted paths: each path shares the nodes of its common rank prefix with the path before
+    /// and adds the rest. Where a shared node's frame differs from its representative, the columns they disagree on are
+    /// marked; a step whose frame is the one the path before had there was already compared, so only the steps after the
+    /// two paths' common frames are looked at. A path's value and diff go to its last node only (<see cref="SumUp"/>
+    /// adds them up the tree): adding them along the whole path was most of the flame graph's time.
+    /// </summary>
+    private static void AddPaths(Tree tree, Paths paths, StackSet set)
+    {
+        var frames = CollectionsMarshal.AsSpan(set.Frames);
+        var nodeFrame = tree.Frame;
+        var conflicts = tree.Conflicts;
+        var pathNodes = new int[128];
+        ReadOnlySpan<int> previousRanks = default, previousFrames = default;
+        for (var i = 0; i < paths.Count; i++)
+        {
+            var p = paths.Order[i];
+            var ranks = paths.Ranks(p);
+            var pathFrames = paths.Frames(p);
+            var shared = ranks.CommonPrefixLength(previousRanks);
+            var compared = Math.Min(shared, pathFrames.CommonPrefixLength(previousFrames));
+            if (pathNodes.Length < ranks.Length)
+            {
+                Array.Resize(ref pathNodes, ranks.Length * 2);
+            }
+            for (var d = compared; d < shared; d++)
+            {
+                var node = pathNodes[d];
+                var representative = nodeFrame[node];
+                if (representative != pathFrames[d])
+                {
+                    conflicts[node] |= Compare(set, frames[representative], frames[pathFrames[d]]);
+                }
+            }
+            for (var d = shared; d < ranks.Length; d++)
+            {
+                pathNodes[d] = tree.Add(d == 0 ? 0 : pathNodes[d - 1], pathFrames[d], paths.Group[p]);
+            }
+            if (ranks.Length > 0)
+            {
+                var last = pathNodes[ranks.Length - 1];
+                var sample = paths.Sample[p];
+                var value = set.Value(sample);
+                tree.Cumulative[last] += value;
+                if (tree.Diff is not null)
+                {
+                    tree.Diff[last] += set.Diff(sample);
+                }
+                // A path of only a label row has no frame to be flat in.
+                if (ranks.Length > (paths.Group[p] > 0 ? 1 : 0))
+                {
+                    tree.Flat[last] += value;
+                }
+            }
+            previousRanks = ranks;
+            previousFrames = pathFrames;
+        }
+    }
+
+    /// <summary>Adds every node's cumulative value and diff into its parent's, children before parents (reverse depth-first order).</summary>
+    private static void SumUp(Tree tree)
+    {
+        var parent = tree.Parent;
+        var cumulative = tree.Cumulative;
+        var diff = tree.Diff;
+        for (var n = tree.Count - 1; n > 0; n--)
+        {
+            cumulative[parent[n]] += cumulative[n];
+            if (diff is not null)
+            {
+                diff[parent[n]] += diff[n];
+            }
+        }
     }
 
     /// <summary>
@@ -747,8 +777,6 @@ internal static class FlamegraphArrowBuilder
                 systemName.Append((conflicts & ConflictSystemName) != 0 ? 0 : frame.SystemName);
                 fileName.Append((conflicts & ConflictFileName) != 0 ? 0 : frame.FileName);
             }
-            cumulativeArray = ArrowColumns.Unsigned(tree.Cumulative, rows);
-            flatArray = ArrowColumns.Unsigned(tree.Flat, rows);
         }
 
         void WriteOthers()
@@ -823,6 +851,9 @@ internal static class FlamegraphArrowBuilder
                     startLine[r] = frame.StartLine;
                 }
             }
+            // The string columns are the longer pass: the numeric columns are filled on this side.
+            cumulativeArray = ArrowColumns.Unsigned(tree.Cumulative, rows);
+            flatArray = ArrowColumns.Unsigned(tree.Flat, rows);
             diffArray = tree.Diff is null ? ArrowColumns.Zeros(Int8Type.Default, count) : ArrowColumns.Signed(tree.Diff, rows);
             depthArray = ArrowColumns.Unsigned(tree.Depth, rows);
         }
