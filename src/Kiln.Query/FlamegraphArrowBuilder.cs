@@ -184,8 +184,8 @@ internal static class FlamegraphArrowBuilder
     /// Creates the nodes of the sorted paths: each path shares the nodes of its common rank prefix with the path before
     /// and adds the rest. Where a shared node's frame differs from its representative, the columns they disagree on are
     /// marked; a step whose frame is the one the path before had there was already compared, so only the steps after the
-    /// two paths' common frames are looked at. A path's value and diff go to its last node only (<see cref="SumUp"/>
-    /// adds them up the tree): adding them along the whole path was most of the flame graph's time.
+    /// two paths' common frames are looked at. A path's value and diff go to its last node only, and <see cref="SumUp"/>
+    /// adds them up the tree once, instead of once per step of every path.
     /// </summary>
     private static void AddPaths(Tree tree, Paths paths, StackSet set)
     {
