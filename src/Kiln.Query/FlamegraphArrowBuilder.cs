@@ -649,7 +649,6 @@ internal static class FlamegraphArrowBuilder
         var kept = 1;
         rowAt[0] = 0;
         valueAt[0] = tree.Cumulative[0];
-        offsetAt[1] = 0;
         if (layout is not null)
         {
             rowParent[0] = -1;
