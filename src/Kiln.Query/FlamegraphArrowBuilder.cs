@@ -133,6 +133,13 @@ internal static class FlamegraphArrowBuilder
         var keyOfFrame = MergeKeys(set, groupBy, out var keyCount);
         var groupRank = GroupRanks(set, groupBy, groupedSets, out var groupCount);
         var keyRank = KeyRanks(set, keyOfFrame, keyCount);
+        // Each frame's rank among siblings, looked up once per frame rather than once per step of every path; label
+        // rows take the first groupCount ranks.
+        var rankOfFrame = new int[keyOfFrame.Length];
+        for (var f = 0; f < rankOfFrame.Length; f++)
+        {
+            rankOfFrame[f] = groupCount + keyRank[keyOfFrame[f]];
+        }
 
         // Each kept sample becomes its path from the root as a sequence of sibling ranks (the label row first when
         // grouping by labels), with the frame at each step beside it. Sorting the paths lexicographically puts the
@@ -154,7 +161,7 @@ internal static class FlamegraphArrowBuilder
             diffs |= set.Diff(s) != 0;
             var group = groupedSets.Length > 0 ? groupedSets[set.LabelSet(s)] : 0;
             var n = set.CopyFrames(s, ref buffer, rootFirst: !options.InvertCallStack);
-            paths.Add(s, group, group > 0 ? groupRank[group] : -1, buffer.AsSpan(0, n), keyOfFrame, keyRank, groupCount);
+            paths.Add(s, group, group > 0 ? groupRank[group] : -1, buffer.AsSpan(0, n), rankOfFrame);
         }
         paths.Sort();
 
@@ -275,7 +282,7 @@ internal static class FlamegraphArrowBuilder
 
         public ReadOnlySpan<int> Frames(int p) => _frames.AsSpan(Start[p], Start[p + 1] - Start[p]);
 
-        public void Add(int sample, int group, int groupRank, ReadOnlySpan<int> frames, int[] keyOfFrame, int[] keyRank, int groupCount)
+        public void Add(int sample, int group, int groupRank, ReadOnlySpan<int> frames, int[] rankOfFrame)
         {
             var at = _length;
             if (group > 0)
@@ -287,7 +294,7 @@ internal static class FlamegraphArrowBuilder
             }
             foreach (var f in frames)
             {
-                _ranks[at] = groupCount + keyRank[keyOfFrame[f]];
+                _ranks[at] = rankOfFrame[f];
                 _frames[at] = f;
                 at++;
             }
