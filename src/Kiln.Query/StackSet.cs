@@ -325,9 +325,21 @@ internal sealed class StackSet
             {
                 continue;
             }
-            foreach (var location in merged.Stack(s))
+            // Copied as spans, not a List.Add per location (2.4 M of them for an hour of 100 hosts).
+            var stack = merged.Stack(s);
+            var at = _stack.Count;
+            CollectionsMarshal.SetCount(_stack, at + stack.Length);
+            var target = CollectionsMarshal.AsSpan(_stack).Slice(at, stack.Length);
+            if (locationBase == 0)
             {
-                _stack.Add(locationBase + location);
+                stack.CopyTo(target);
+            }
+            else
+            {
+                for (var i = 0; i < stack.Length; i++)
+                {
+                    target[i] = locationBase + stack[i];
+                }
             }
             _offsets.Add(_stack.Count);
             _values.Add(value);
