@@ -608,8 +608,8 @@ internal static class FlamegraphArrowBuilder
     /// of its parent's (parca flamegraph_arrow.go trim); the cumulative values of the children dropped under kept
     /// parents are summed into <see cref="Layout.Trimmed"/>. The rows keep the tree's order, depth-first with children in
     /// sibling order: every read of the tree's columns while writing is then sequential (breadth-first rows, as before,
-    /// read each node column at random, which cost a third of the flame graph's time without tiered PGO). Clients follow
-    /// the children column; Parca's own rows come in order of first appearance.
+    /// read each node column at random; the bench's 1-hour flame graph took 156 – 181 ms instead of 134 – 145 without
+    /// tiering). Clients follow the children column; Parca's own rows come in order of first appearance.
     /// </summary>
     private static Layout Trim(Tree tree, double fraction)
     {

@@ -373,8 +373,8 @@ public sealed partial class DuckDbProfileStore : IProfileStore
     /// A merge that keeps no labels: every row of the shares' ranges, summed per stack id in an array indexed by it (one
     /// per share, on its own connection; see ShareRange), then handed to <paramref name="builder"/> in stack id order.
     /// DuckDB's GROUP BY stack_id did the same in a hash table at ~3× the CPU: for a "last hour" that is not whole
-    /// buckets, ~20 M raw rows at its edges made it most of the query. The arrays are as long as the stack table,
-    /// which the store holds in memory anyway.
+    /// buckets, the ~20 M raw rows at its edges made DuckDB 43 % of the query's CPU (15 % after, plus 6 % for the
+    /// sums here). The arrays are as long as the stack table, which the store holds in memory anyway.
     /// </summary>
     private void SumByStack(DuckDBConnection connection, List<TimeRange>[] shares, string seriesPredicate, MergedStacksBuilder builder,
         CancellationToken cancellationToken)
