@@ -382,7 +382,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
         var length = _symbols.Stacks.Count + 1;
         long[] Sum(DuckDBConnection c, List<TimeRange> ranges)
         {
-            var sums = RentZeroed(length);
+            var sums = RentedTables.RentZeroed<long>(length);
             ColumnarQuery.Run(c, $"SELECT stack_id, value FROM {MergeSource(c, seriesPredicate, "stack_id", ranges)}",
                 [DuckDBType.Integer, DuckDBType.BigInt], (in ColumnarQuery.Chunk chunk) =>
                 {
@@ -397,7 +397,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
                         if ((uint)id >= (uint)into.Length)
                         {
                             // The writer added stacks after the query started.
-                            sums = into = Grown(into, id);
+                            sums = into = RentedTables.Grown(into, id);
                         }
                         into[id] = checked(into[id] + values[i]);
                     }
@@ -446,21 +446,6 @@ public sealed partial class DuckDbProfileStore : IProfileStore
             {
                 ArrayPool<long>.Shared.Return(total);
             }
-        }
-
-        static long[] RentZeroed(int length)
-        {
-            var array = ArrayPool<long>.Shared.Rent(length);
-            Array.Clear(array);
-            return array;
-        }
-
-        static long[] Grown(long[] sums, int id)
-        {
-            var grown = RentZeroed(Math.Max(id + 1, sums.Length * 2));
-            sums.AsSpan().CopyTo(grown);
-            ArrayPool<long>.Shared.Return(sums);
-            return grown;
         }
     }
 

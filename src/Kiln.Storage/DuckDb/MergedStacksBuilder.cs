@@ -38,8 +38,8 @@ internal sealed class MergedStacksBuilder : IDisposable
     {
         _symbols = symbols;
         _result = new MergedStacks(type, period, timeNanos, durationNanos);
-        _locations = RentZeroed(symbols.Locations.Count + 1);
-        _rowOfStack = RentZeroed(symbols.Stacks.Count + 1);
+        _locations = RentedTables.RentZeroed<int>(symbols.Locations.Count + 1);
+        _rowOfStack = RentedTables.RentZeroed<int>(symbols.Stacks.Count + 1);
     }
 
     public bool IsEmpty => _rows.Count == 0;
@@ -57,7 +57,7 @@ internal sealed class MergedStacksBuilder : IDisposable
         if ((uint)stackId >= (uint)_rowOfStack.Length)
         {
             // The writer added stacks after this query started.
-            _rowOfStack = Grown(_rowOfStack, stackId);
+            _rowOfStack = RentedTables.Grown(_rowOfStack, stackId);
         }
         ref var row = ref _rowOfStack[stackId];
         if (row != 0)
@@ -142,7 +142,7 @@ internal sealed class MergedStacksBuilder : IDisposable
     private void Grow(int id)
     {
         // The writer added locations after this query started. The old table goes back to the pool cleared.
-        var grown = RentZeroed(Math.Max(id + 1, _locations.Length * 2));
+        var grown = RentedTables.RentZeroed<int>(Math.Max(id + 1, _locations.Length * 2));
         _locations.AsSpan().CopyTo(grown);
         foreach (var used in _usedLocations)
         {
@@ -150,22 +150,6 @@ internal sealed class MergedStacksBuilder : IDisposable
         }
         ArrayPool<int>.Shared.Return(_locations);
         _locations = grown;
-    }
-
-    /// <summary>A larger rented table holding <paramref name="table"/>'s entries, reaching <paramref name="index"/>; the old one is returned.</summary>
-    private static int[] Grown(int[] table, int index)
-    {
-        var grown = RentZeroed(Math.Max(index + 1, table.Length * 2));
-        table.AsSpan().CopyTo(grown);
-        ArrayPool<int>.Shared.Return(table);
-        return grown;
-    }
-
-    private static int[] RentZeroed(int length)
-    {
-        var table = ArrayPool<int>.Shared.Rent(Math.Max(length, 1024));
-        Array.Clear(table);
-        return table;
     }
 
     private int CopyLocation(int id)
