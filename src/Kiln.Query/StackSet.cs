@@ -330,16 +330,9 @@ internal sealed class StackSet
             var at = _stack.Count;
             CollectionsMarshal.SetCount(_stack, at + stack.Length);
             var target = CollectionsMarshal.AsSpan(_stack).Slice(at, stack.Length);
-            if (locationBase == 0)
+            for (var i = 0; i < stack.Length; i++)
             {
-                stack.CopyTo(target);
-            }
-            else
-            {
-                for (var i = 0; i < stack.Length; i++)
-                {
-                    target[i] = locationBase + stack[i];
-                }
+                target[i] = locationBase + stack[i];
             }
             _offsets.Add(_stack.Count);
             _values.Add(value);
