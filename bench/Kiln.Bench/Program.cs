@@ -15,7 +15,7 @@ using Kiln.Bench;
 //   [--pregenerate 1]: make every request before the clock starts, so that generating them does not share the
 //   machine's cores with the server while it is measured (3 minutes of the default corpus hold ~2.3 GB of pprof)
 //   [--store 1]: the store alone, in this process (no server, no gRPC), to tell its share of the CPU
-//   [--phases 1]: per-profile time of pprof parsing and stack keys, one thread
+//   [--phases 1]: per-profile time of pprof parsing and stack keys, one thread; [--phases 2]: one profile's parsing by table
 //   [--distinct 1]: distinct stacks per process per minute, 10 minutes and hour (the size of roll-up buckets)
 //   [--query-dir DIR [--rounds 5] [--server 1] [--extend-minutes N] [--rollup 1] [--day 1] [--offset-minutes O --range-minutes R]]:
 //   the merge query alone, in this process (or through a server started on DIR), over the data of a kept run (its first
@@ -95,9 +95,16 @@ if (arguments.GetValueOrDefault("distinct", 0) != 0)
     Directory.Delete(dataDir);
     return 0;
 }
+if (arguments.GetValueOrDefault("phases", 0) == 2)
+{
+    Phases.RunByTable(corpus, startNanos);
+    Directory.Delete(dataDir);
+    return 0;
+}
 if (arguments.GetValueOrDefault("phases", 0) != 0)
 {
     Phases.Run(corpus, hosts, procs, windows, startNanos);
+    Directory.Delete(dataDir);
     return 0;
 }
 if (arguments.GetValueOrDefault("store", 0) != 0)

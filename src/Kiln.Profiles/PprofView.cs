@@ -203,14 +203,11 @@ public sealed class PprofView : IDisposable
             switch (field)
             {
                 case 1: ParseSampleType(reader.Message(wire)); break;
-                case 2: ParseSample(reader.Message(wire)); break;
+                case 2: ParseSamples(ref reader, reader.Bytes(wire)); break;
                 case 3: ParseMapping(reader.Message(wire)); break;
-                case 4: ParseLocation(reader.Message(wire)); break;
-                case 5: ParseFunction(reader.Message(wire)); break;
-                case 6:
-                    var (offset, length) = reader.Bytes(wire);
-                    _strings.Add(new Slice(offset, length));
-                    break;
+                case 4: ParseLocations(ref reader, reader.Bytes(wire)); break;
+                case 5: ParseFunctions(ref reader, reader.Bytes(wire)); break;
+                case 6: ParseStrings(ref reader, reader.Bytes(wire)); break;
                 case 9: TimeNanos = (long)reader.Varint(wire); break;
                 case 10: DurationNanos = (long)reader.Varint(wire); break;
                 case 11:
@@ -256,6 +253,49 @@ public sealed class PprofView : IDisposable
         HasPeriodType = false;
     }
 
+    // Encoders write a table's entries one after another. Each of these reads the run of entries that starts with
+    // `first` in one loop, rather than going back to ParseProfile's loop for every entry's tag.
+
+    private void ParseSamples(ref ProtobufReader reader, (int Offset, int Length) first)
+    {
+        var (offset, length) = first;
+        do
+        {
+            ParseSample(reader.At(offset, length));
+        }
+        while (reader.TryBytes(2 << 3 | 2, out offset, out length));
+    }
+
+    private void ParseLocations(ref ProtobufReader reader, (int Offset, int Length) first)
+    {
+        var (offset, length) = first;
+        do
+        {
+            ParseLocation(reader.At(offset, length));
+        }
+        while (reader.TryBytes(4 << 3 | 2, out offset, out length));
+    }
+
+    private void ParseFunctions(ref ProtobufReader reader, (int Offset, int Length) first)
+    {
+        var (offset, length) = first;
+        do
+        {
+            ParseFunction(reader.At(offset, length));
+        }
+        while (reader.TryBytes(5 << 3 | 2, out offset, out length));
+    }
+
+    private void ParseStrings(ref ProtobufReader reader, (int Offset, int Length) first)
+    {
+        var (offset, length) = first;
+        do
+        {
+            _strings.Add(new Slice(offset, length));
+        }
+        while (reader.TryBytes(6 << 3 | 2, out offset, out length));
+    }
+
     private void ParseSampleType(ProtobufReader r)
     {
         long type = 0, unit = 0;
@@ -269,6 +309,7 @@ public sealed class PprofView : IDisposable
         _sampleTypes.Add((type, unit));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void ParseSample(ProtobufReader r)
     {
         var locationStart = _sampleLocations.Count;
@@ -330,56 +371,69 @@ public sealed class PprofView : IDisposable
         _mappings.Add(new ViewMapping(id, start, limit, offset, filename, buildId, functions, filenames, lineNumbers, inlineFrames));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void ParseLocation(ProtobufReader r)
     {
-        ulong id = 0, mappingId = 0, address = 0;
-        var folded = false;
+        ulong id = 0, mappingId = 0, address = 0, folded = 0;
         var lineStart = _lines.Count;
+        // The fields in the order encoders write them, then any others (or repeated ones) the general way.
+        r.TryVarint(1 << 3, ref id);
+        r.TryVarint(2 << 3, ref mappingId);
+        r.TryWideVarint(3 << 3, ref address);
         while (!r.End)
         {
             // Compares in field order rather than a switch: the JIT makes a switch an indirect jump through a table.
             var (f, w) = r.Tag();
-            if (f == 1) { id = r.Varint(w); }
+            if (f == 4) { ParseLine(r.Message(w)); }
+            else if (f == 1) { id = r.Varint(w); }
             else if (f == 2) { mappingId = r.Varint(w); }
             else if (f == 3) { address = r.Varint(w); }
-            else if (f == 4)
-            {
-                var l = r.Message(w);
-                ulong functionId = 0;
-                long line = 0;
-                while (!l.End)
-                {
-                    var (lf, lw) = l.Tag();
-                    if (lf == 1) { functionId = l.Varint(lw); }
-                    else if (lf == 2) { line = (long)l.Varint(lw); }
-                    else { l.Skip(lw); }
-                }
-                _lines.Add((functionId, line));
-            }
-            else if (f == 5) { folded = r.Varint(w) != 0; }
+            else if (f == 5) { folded = r.Varint(w); }
             else { r.Skip(w); }
         }
-        _locations.Add(new ViewLocation(id, mappingId, address, folded, lineStart, _lines.Count - lineStart));
+        _locations.Add(new ViewLocation(id, mappingId, address, folded != 0, lineStart, _lines.Count - lineStart));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void ParseLine(ProtobufReader l)
+    {
+        ulong functionId = 0, line = 0;
+        l.TryVarint(1 << 3, ref functionId);
+        l.TryVarint(2 << 3, ref line);
+        while (!l.End)
+        {
+            var (lf, lw) = l.Tag();
+            if (lf == 1) { functionId = l.Varint(lw); }
+            else if (lf == 2) { line = l.Varint(lw); }
+            else { l.Skip(lw); }
+        }
+        _lines.Add((functionId, (long)line));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void ParseFunction(ProtobufReader r)
     {
-        ulong id = 0;
-        long name = 0, systemName = 0, filename = 0, startLine = 0;
+        ulong id = 0, name = 0, systemName = 0, filename = 0, startLine = 0;
+        // The fields in the order encoders write them, then any others (or repeated ones) the general way.
+        r.TryVarint(1 << 3, ref id);
+        r.TryVarint(2 << 3, ref name);
+        r.TryVarint(3 << 3, ref systemName);
+        r.TryVarint(4 << 3, ref filename);
+        r.TryVarint(5 << 3, ref startLine);
         while (!r.End)
         {
             var (f, w) = r.Tag();
             switch (f)
             {
                 case 1: id = r.Varint(w); break;
-                case 2: name = (long)r.Varint(w); break;
-                case 3: systemName = (long)r.Varint(w); break;
-                case 4: filename = (long)r.Varint(w); break;
-                case 5: startLine = (long)r.Varint(w); break;
+                case 2: name = r.Varint(w); break;
+                case 3: systemName = r.Varint(w); break;
+                case 4: filename = r.Varint(w); break;
+                case 5: startLine = r.Varint(w); break;
                 default: r.Skip(w); break;
             }
         }
-        _functions.Add(new ViewFunction(id, name, systemName, filename, startLine));
+        _functions.Add(new ViewFunction(id, (long)name, (long)systemName, (long)filename, (long)startLine));
     }
 
     private void Validate(PprofLimits limits)
@@ -706,13 +760,7 @@ public sealed class PprofView : IDisposable
         {
             var packed = r.Message(wire);
             // A packed run of n bytes holds at most n varints.
-            var room = into.Reserve(packed.Remaining);
-            var count = 0;
-            while (!packed.End)
-            {
-                room[count++] = packed.Varint(0);
-            }
-            into.Commit(count);
+            into.Commit(packed.PackedVarints(into.Reserve(packed.Remaining)));
         }
         else
         {

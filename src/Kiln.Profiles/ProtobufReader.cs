@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -94,6 +95,101 @@ public struct ProtobufReader(byte[] data, int position, int end)
         throw Error("varint longer than 10 bytes", position);
     }
 
+    /// <summary>
+    /// Reads a varint field if the next byte is <paramref name="tag"/> (a one-byte tag: field number below 16, wire
+    /// type 0), else leaves the position and <paramref name="value"/> alone. Encoders write fields in ascending order,
+    /// so reading a message's expected fields one after another with this skips decoding and dispatching every tag.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryVarint(byte tag, ref ulong value)
+    {
+        var position = _position;
+        if ((uint)position < (uint)end && (uint)position < (uint)data.Length && data[position] == tag)
+        {
+            _position = position + 1;
+            value = Varint(0);
+            return true;
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// Like <see cref="TryVarint"/>, for values that usually take several bytes (addresses): decoded from one 8-byte
+    /// load, without a call, where the array holds 8 bytes from the value on.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryWideVarint(byte tag, ref ulong value)
+    {
+        var position = _position;
+        if ((uint)position < (uint)end && (uint)position < (uint)data.Length && data[position] == tag)
+        {
+            position++;
+            if ((uint)position + 8 <= (uint)data.Length)
+            {
+                var word = BinaryPrimitives.ReadUInt64LittleEndian(data.AsSpan(position, 8));
+                var stops = ~word & 0x8080808080808080UL;
+                var length = (int)(BitOperations.TrailingZeroCount(stops) >> 3) + 1;
+                if (stops != 0 && length <= end - position)
+                {
+                    _position = position + length;
+                    value = Pack7(word & (stops ^ (stops - 1)));
+                    return true;
+                }
+            }
+            _position = position;
+            value = Varint(0);
+            return true;
+        }
+        return false;
+    }
+
+    /// <summary>The low 7 bits of each byte of <paramref name="bytes"/>, packed together (least significant first).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Pack7(ulong bytes)
+    {
+        var x = bytes & 0x7f7f7f7f7f7f7f7fUL;
+        x = (x & 0x007f007f007f007fUL) | ((x & 0x7f007f007f007f00UL) >> 1);
+        x = (x & 0x00003fff00003fffUL) | ((x & 0x3fff00003fff0000UL) >> 2);
+        return (x & 0x000000000fffffffUL) | ((x & 0x0fffffff00000000UL) >> 4);
+    }
+
+    /// <summary>
+    /// Reads varints up to the end (a packed repeated field's contents) into <paramref name="into"/>, which has room
+    /// for <see cref="Remaining"/> of them (a varint takes at least a byte); returns how many there were. One- and
+    /// two-byte values, which ids mostly are, are decoded in a loop of their own.
+    /// </summary>
+    public int PackedVarints(Span<ulong> into)
+    {
+        var bytes = data.AsSpan(_position, end - _position);
+        var count = 0;
+        var i = 0;
+        while (i < bytes.Length)
+        {
+            uint b0 = bytes[i];
+            if (b0 < 0x80)
+            {
+                into[count++] = b0;
+                i++;
+                continue;
+            }
+            if (i + 1 < bytes.Length)
+            {
+                uint b1 = bytes[i + 1];
+                if (b1 < 0x80)
+                {
+                    into[count++] = (b0 & 0x7f) | (b1 << 7);
+                    i += 2;
+                    continue;
+                }
+            }
+            var (value, next) = VarintSlow(data, _position + i, end, 0);
+            into[count++] = value;
+            i = next - _position;
+        }
+        _position = end;
+        return count;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public (int Offset, int Length) Bytes(int wire)
     {
@@ -110,6 +206,28 @@ public struct ProtobufReader(byte[] data, int position, int end)
         _position = offset + (int)length;
         return (offset, (int)length);
     }
+
+    /// <summary>
+    /// Reads a length-delimited field if the next byte is <paramref name="tag"/> (a one-byte tag: field number below
+    /// 16, wire type 2), as <see cref="TryVarint"/> does for varints.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryBytes(byte tag, out int offset, out int length)
+    {
+        var position = _position;
+        if ((uint)position < (uint)end && (uint)position < (uint)data.Length && data[position] == tag)
+        {
+            _position = position + 1;
+            (offset, length) = Bytes(2);
+            return true;
+        }
+        (offset, length) = (0, 0);
+        return false;
+    }
+
+    /// <summary>A reader of the slice <see cref="Bytes"/> returned (of the same array).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly ProtobufReader At(int offset, int length) => new(data, offset, offset + length);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ProtobufReader Message(int wire)

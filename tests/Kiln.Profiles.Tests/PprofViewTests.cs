@@ -129,6 +129,65 @@ public class PprofViewTests
     }
 
     [Fact]
+    public void Fields_out_of_order_or_repeated_read_as_the_protobuf_decoder_reads_them()
+    {
+        // The parser reads a function's, location's and line's fields in the order encoders write them first:
+        // other orders, repeats (the last one counts) and unknown fields must come out the same.
+        static byte[] Message(Action<CodedOutputStream> write)
+        {
+            using var buffer = new MemoryStream();
+            var output = new CodedOutputStream(buffer);
+            write(output);
+            output.Flush();
+            return buffer.ToArray();
+        }
+        static void Varint(CodedOutputStream o, int field, ulong value)
+        {
+            o.WriteTag(field, WireFormat.WireType.Varint);
+            o.WriteUInt64(value);
+        }
+        static void Bytes(CodedOutputStream o, int field, byte[] value)
+        {
+            o.WriteTag(field, WireFormat.WireType.LengthDelimited);
+            o.WriteBytes(ByteString.CopyFrom(value));
+        }
+        var line = Message(o => { Varint(o, 2, 42); Varint(o, 1, 1); });
+        var bytes = Message(o =>
+        {
+            Bytes(o, 1, Message(t => { Varint(t, 1, 1); Varint(t, 2, 2); }));
+            // A sample: location ids unpacked, one by one.
+            Bytes(o, 2, Message(s => { Varint(s, 1, 7); Varint(s, 2, 5); Varint(s, 1, 7); }));
+            Bytes(o, 3, Message(m => { Varint(m, 5, 3); Varint(m, 1, 1); }));
+            // Location 7: fields backwards, the address twice, an unknown field 9, an inline frame of two lines.
+            Bytes(o, 4, Message(l =>
+            {
+                Varint(l, 3, 0x999); Varint(l, 9, 1); Bytes(l, 4, line); Bytes(l, 4, Message(x => Varint(x, 1, 1)));
+                Varint(l, 2, 1); Varint(l, 3, 0x7f_1234_5678); Varint(l, 1, 7);
+            }));
+            // Function 1: fields backwards, the name twice.
+            Bytes(o, 5, Message(f => { Varint(f, 5, 12); Varint(f, 2, 4); Varint(f, 3, 3); Varint(f, 2, 3); Varint(f, 1, 1); }));
+            foreach (var text in new[] { "", "samples", "count", "main", "other" })
+            {
+                Bytes(o, 6, System.Text.Encoding.UTF8.GetBytes(text));
+            }
+        });
+        var expected = Profile.Parser.ParseFrom(bytes);
+        using var view = new PprofView();
+        view.Parse(bytes);
+
+        var location = Assert.Single(view.Locations.ToArray());
+        Assert.Equal((7UL, 1UL, 0x7f_1234_5678UL), (location.Id, location.MappingId, location.Address));
+        Assert.Equal(expected.Location[0].Line.Select(x => (x.FunctionId, x.Line_)), view.Lines(location).ToArray());
+        var function = Assert.Single(view.Functions.ToArray());
+        Assert.Equal((expected.Function[0].Id, expected.Function[0].Name, expected.Function[0].SystemName, expected.Function[0].StartLine),
+            (function.Id, function.Name, function.SystemName, function.StartLine));
+        Assert.Equal("main", view.String(function.Name));
+        Assert.Equal((1UL, 3L), (view.Mappings[0].Id, view.Mappings[0].Filename));
+        Assert.Equal(expected.Sample[0].LocationId, view.LocationIds(view.Samples[0]).ToArray());
+        Assert.Equal([0, 0], view.LocationIndices(view.Samples[0]).ToArray());
+    }
+
+    [Fact]
     public void A_varint_running_past_the_end_of_its_message_is_refused_even_when_bytes_follow()
     {
         // Profile.location (field 4) of 3 bytes: address (field 3) = 0x80 0x80, cut short by the message's end;
