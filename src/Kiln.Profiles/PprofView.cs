@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using System.Text;
 
 namespace Kiln.Profiles;
@@ -562,13 +563,29 @@ public sealed class PprofView : IDisposable
 
     /// <summary>
     /// Ids 1..<paramref name="count"/> as positions 0..count-1, for a table numbered in order; false if any id is
-    /// outside that range. A loop of its own: inside <see cref="Validate"/> its variables lived on the stack.
+    /// outside that range. A loop of its own: inside <see cref="Validate"/> its variables lived on the stack. Eight
+    /// ids at a time where the CPU has 256-bit vectors (a profile's samples hold ~12,000 ids).
     /// </summary>
     private static bool DenseIndices(ReadOnlySpan<ulong> ids, Span<int> indices, int count)
     {
-        var valid = true;
         indices = indices[..ids.Length];
-        for (var k = 0; k < ids.Length; k++)
+        var k = 0;
+        var outside = Vector256<ulong>.Zero;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var one = Vector256.Create(1UL);
+            var limit = Vector256.Create((ulong)count);
+            for (; k + 8 <= ids.Length; k += 8)
+            {
+                // id 0 becomes ulong.MaxValue here, outside like any id past the table.
+                var low = Vector256.Create(ids.Slice(k, 4)) - one;
+                var high = Vector256.Create(ids.Slice(k + 4, 4)) - one;
+                outside |= Vector256.GreaterThanOrEqual(low, limit) | Vector256.GreaterThanOrEqual(high, limit);
+                Vector256.Narrow(low, high).AsInt32().CopyTo(indices.Slice(k, 8));
+            }
+        }
+        var valid = outside == Vector256<ulong>.Zero;
+        for (; k < ids.Length; k++)
         {
             var index = ids[k] - 1;
             indices[k] = (int)index;

@@ -227,6 +227,41 @@ public class PprofViewTests
         Assert.StartsWith("sample[1].location_id[0] = 77 refers to no location", e.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(-1, 0UL)]
+    [InlineData(0, 0UL)]
+    [InlineData(5, 6UL)]
+    [InlineData(12, (1UL << 32) + 1)]
+    [InlineData(26, 6UL)]
+    public void Every_sample_location_id_of_a_numbered_table_is_checked_and_resolved(int broken, ulong id)
+    {
+        // 27 ids over three samples: the ids are resolved eight at a time and the last three one by one.
+        var builder = new ProfileBuilder().AddSampleType("samples", "count");
+        var frames = Enumerable.Range(0, 5).Select(i => new FrameSpec($"f{i}", Address: (ulong)(0x1000 + i))).ToArray();
+        for (var s = 0; s < 3; s++)
+        {
+            builder.AddSample(Enumerable.Range(0, 9).Select(i => frames[(s + i * 2) % 5]).ToArray(), [1]);
+        }
+        var profile = builder.Build();
+        Assert.Equal(5, profile.Location.Count);
+        if (broken >= 0)
+        {
+            profile.Sample[broken / 9].LocationId[broken % 9] = id;
+        }
+        using var view = new PprofView();
+        if (broken >= 0)
+        {
+            var e = Assert.Throws<PprofFormatException>(() => view.Parse(profile.ToByteArray()));
+            Assert.StartsWith($"sample[{broken / 9}].location_id[{broken % 9}] = {id} refers to no location", e.Message, StringComparison.Ordinal);
+            return;
+        }
+        view.Parse(profile.ToByteArray());
+        for (var s = 0; s < 3; s++)
+        {
+            Assert.Equal(profile.Sample[s].LocationId.Select(l => (int)l - 1), view.LocationIndices(view.Samples[s]).ToArray());
+        }
+    }
+
     public static TheoryData<string, Action<Profile>, string> DanglingReferences => new()
     {
         { "mapping in a numbered table", p => p.Location[1].MappingId = 7, "location[1].mapping_id = 7 refers to no mapping" },
