@@ -30,6 +30,14 @@ public sealed class PprofView : IDisposable
     private readonly Grow<long> _sampleValues = new();
     private readonly Grow<ViewLabel> _labels = new();
 
+    // Gathered while parsing the locations, so that validation checks them with a few comparisons instead of a second
+    // pass: whether their ids run 1..N in order, the largest mapping id they name, and the largest function id - 1
+    // their lines name (id 0 wraps around to the largest value, and so counts as outside). For the functions, the same
+    // bookkeeping cost more than the pass it saved.
+    private bool _locationsInOrder = true;
+    private ulong _maxLocationMapping;
+    private ulong _maxLineFunction;
+
     // Id → table position, filled by validation; reused across parses.
     private readonly IdLookup _mappingIndex = new();
     private readonly IdLookup _functionIndex = new();
@@ -250,6 +258,8 @@ public sealed class PprofView : IDisposable
         _mappingIndex.Clear();
         _functionIndex.Clear();
         _locationIndex.Clear();
+        _locationsInOrder = true;
+        _maxLocationMapping = _maxLineFunction = 0;
         TimeNanos = DurationNanos = Period = PeriodType = PeriodUnit = 0;
         HasPeriodType = false;
     }
@@ -392,6 +402,8 @@ public sealed class PprofView : IDisposable
             else if (f == 5) { folded = r.Varint(w); }
             else { r.Skip(w); }
         }
+        _locationsInOrder &= id == (ulong)_locations.Count + 1;
+        _maxLocationMapping = Math.Max(_maxLocationMapping, mappingId);
         _locations.Add(new ViewLocation(id, mappingId, address, folded != 0, lineStart, _lines.Count - lineStart));
     }
 
@@ -408,6 +420,7 @@ public sealed class PprofView : IDisposable
             else if (lf == 2) { line = l.Varint(lw); }
             else { l.Skip(lw); }
         }
+        _maxLineFunction = Math.Max(_maxLineFunction, functionId - 1);
         _lines.Add((functionId, (long)line));
     }
 
@@ -488,25 +501,14 @@ public sealed class PprofView : IDisposable
         }
         var locations = _locations.Span;
         var locationIds = _locationIndex;
-        locationIds.Build("location", locations);
-        // Producers such as Go's runtime number every table 1..N: then each check is one comparison with the table's size.
-        var (mappingsDense, functionsDense) = (mappingIds.IsDense, functionIds.IsDense);
-        for (var i = 0; i < locations.Length; i++)
+        locationIds.Build("location", locations, _locationsInOrder);
+        // Producers such as Go's runtime number every table 1..N: then the largest references decide for all of them.
+        var referencesInRange = mappingIds.IsDense && functionIds.IsDense
+            && _maxLocationMapping <= (ulong)mappings.Length && _maxLineFunction < (ulong)functions.Length;
+        for (var i = 0; !referencesInRange && i < locations.Length; i++)
         {
             ref readonly var l = ref locations[i];
             var lines = Lines(l);
-            if (mappingsDense && functionsDense && l.MappingId <= (ulong)mappings.Length)
-            {
-                var inRange = true;
-                for (var j = 0; j < lines.Length; j++)
-                {
-                    inRange &= lines[j].FunctionId - 1 < (ulong)functions.Length;
-                }
-                if (inRange)
-                {
-                    continue;
-                }
-            }
             if (l.MappingId != 0 && !mappingIds.Contains(l.MappingId))
             {
                 throw new PprofFormatException($"location[{i}].mapping_id = {l.MappingId} refers to no mapping (the profile has {mappings.Length} mapping(s))");
@@ -634,13 +636,16 @@ public sealed class PprofView : IDisposable
         private int _count;
         private readonly Dictionary<ulong, int> _map = [];
 
-        /// <summary>Indexes the table; throws <see cref="PprofFormatException"/> for a zero or duplicate id.</summary>
-        public void Build<T>(string table, ReadOnlySpan<T> items) where T : struct, IHasId
+        /// <summary>
+        /// Indexes the table; throws <see cref="PprofFormatException"/> for a zero or duplicate id. <paramref name="inOrder"/>:
+        /// the caller has seen that entry i has id i + 1 for every i.
+        /// </summary>
+        public void Build<T>(string table, ReadOnlySpan<T> items, bool inOrder = false) where T : struct, IHasId
         {
             _count = items.Length;
             _map.Clear();
             _dense = true;
-            for (var i = 0; i < items.Length; i++)
+            for (var i = 0; !inOrder && i < items.Length; i++)
             {
                 if (items[i].Id != (ulong)i + 1)
                 {
