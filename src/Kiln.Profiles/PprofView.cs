@@ -265,7 +265,9 @@ public sealed class PprofView : IDisposable
     }
 
     // Encoders write a table's entries one after another. Each of these reads the run of entries that starts with
-    // `first` in one loop, rather than going back to ParseProfile's loop for every entry's tag.
+    // `first` in one loop, rather than going back to ParseProfile's loop for every entry's tag. One method per table on
+    // purpose: a single one with a switch inside its loop parsed 15 % slower (--phases 2), as the three inlined
+    // parsers then shared its registers.
 
     private void ParseSamples(ref ProtobufReader reader, (int Offset, int Length) first)
     {
