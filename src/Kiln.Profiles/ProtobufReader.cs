@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 
 namespace Kiln.Profiles;
 
@@ -62,21 +61,10 @@ public struct ProtobufReader(byte[] data, int position, int end)
         {
             throw Error($"wire type {wire} where a varint was expected", position);
         }
-        // Up to 8 bytes (addresses are 3 to 7) without a loop: load 8 bytes, find the first without its high bit,
-        // then squeeze the 7-bit groups together pairwise.
-        if ((uint)position + 8 <= (uint)data.Length)
+        var value = EightByteVarint(data, position, end, out var length);
+        if (length > 0)
         {
-            var word = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(data), position));
-            var stops = ~word & 0x8080808080808080UL;
-            var length = (BitOperations.TrailingZeroCount(stops) >> 3) + 1;
-            if (stops != 0 && length <= end - position)
-            {
-                var x = word & (stops ^ (stops - 1)) & 0x7f7f7f7f7f7f7f7fUL;
-                x = (x & 0x007f007f007f007fUL) | ((x & 0x7f007f007f007f00UL) >> 1);
-                x = (x & 0x00003fff00003fffUL) | ((x & 0x3fff00003fff0000UL) >> 2);
-                x = (x & 0x000000000fffffffUL) | ((x & 0x0fffffff00000000UL) >> 4);
-                return (x, position + length);
-            }
+            return (value, position + length);
         }
         ulong result = 0;
         for (var shift = 0; shift < 64; shift += 7)
@@ -124,17 +112,11 @@ public struct ProtobufReader(byte[] data, int position, int end)
         if ((uint)position < (uint)end && (uint)position < (uint)data.Length && data[position] == tag)
         {
             position++;
-            if ((uint)position + 8 <= (uint)data.Length)
+            value = EightByteVarint(data, position, end, out var length);
+            if (length > 0)
             {
-                var word = BinaryPrimitives.ReadUInt64LittleEndian(data.AsSpan(position, 8));
-                var stops = ~word & 0x8080808080808080UL;
-                var length = (int)(BitOperations.TrailingZeroCount(stops) >> 3) + 1;
-                if (stops != 0 && length <= end - position)
-                {
-                    _position = position + length;
-                    value = Pack7(word & (stops ^ (stops - 1)));
-                    return true;
-                }
+                _position = position + length;
+                return true;
             }
             _position = position;
             value = Varint(0);
@@ -143,11 +125,29 @@ public struct ProtobufReader(byte[] data, int position, int end)
         return false;
     }
 
-    /// <summary>The low 7 bits of each byte of <paramref name="bytes"/>, packed together (least significant first).</summary>
+    /// <summary>
+    /// Decodes the varint at <paramref name="position"/> from one 8-byte load, without a loop: the first byte without its
+    /// high bit ends it, and the 7-bit groups before it are squeezed together pairwise. <paramref name="length"/> is 0
+    /// where the array holds fewer than 8 bytes from there, or the varint is longer than 8 bytes or runs past
+    /// <paramref name="end"/>.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong Pack7(ulong bytes)
+    private static ulong EightByteVarint(byte[] data, int position, int end, out int length)
     {
-        var x = bytes & 0x7f7f7f7f7f7f7f7fUL;
+        length = 0;
+        if ((uint)position + 8 > (uint)data.Length)
+        {
+            return 0;
+        }
+        var word = BinaryPrimitives.ReadUInt64LittleEndian(data.AsSpan(position, 8));
+        var stops = ~word & 0x8080808080808080UL;
+        var bytes = (int)(BitOperations.TrailingZeroCount(stops) >> 3) + 1;
+        if (stops == 0 || bytes > end - position)
+        {
+            return 0;
+        }
+        length = bytes;
+        var x = word & (stops ^ (stops - 1)) & 0x7f7f7f7f7f7f7f7fUL;
         x = (x & 0x007f007f007f007fUL) | ((x & 0x7f007f007f007f00UL) >> 1);
         x = (x & 0x00003fff00003fffUL) | ((x & 0x3fff00003fff0000UL) >> 2);
         return (x & 0x000000000fffffffUL) | ((x & 0x0fffffff00000000UL) >> 4);
