@@ -83,6 +83,11 @@ public struct ProtobufReader(byte[] data, int position, int end)
         throw Error("varint longer than 10 bytes", position);
     }
 
+    /// <summary>Whether the byte at <paramref name="position"/> is inside the message and is <paramref name="tag"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private readonly bool NextIs(byte tag, int position) =>
+        (uint)position < (uint)end && (uint)position < (uint)data.Length && data[position] == tag;
+
     /// <summary>
     /// Reads a varint field if the next byte is <paramref name="tag"/> (a one-byte tag: field number below 16, wire
     /// type 0), else leaves the position and <paramref name="value"/> alone. Encoders write fields in ascending order,
@@ -92,7 +97,7 @@ public struct ProtobufReader(byte[] data, int position, int end)
     public bool TryVarint(byte tag, ref ulong value)
     {
         var position = _position;
-        if ((uint)position < (uint)end && (uint)position < (uint)data.Length && data[position] == tag)
+        if (NextIs(tag, position))
         {
             _position = position + 1;
             value = Varint(0);
@@ -109,7 +114,7 @@ public struct ProtobufReader(byte[] data, int position, int end)
     public bool TryWideVarint(byte tag, ref ulong value)
     {
         var position = _position;
-        if ((uint)position < (uint)end && (uint)position < (uint)data.Length && data[position] == tag)
+        if (NextIs(tag, position))
         {
             position++;
             value = EightByteVarint(data, position, end, out var length);
@@ -215,7 +220,7 @@ public struct ProtobufReader(byte[] data, int position, int end)
     public bool TryBytes(byte tag, out int offset, out int length)
     {
         var position = _position;
-        if ((uint)position < (uint)end && (uint)position < (uint)data.Length && data[position] == tag)
+        if (NextIs(tag, position))
         {
             _position = position + 1;
             (offset, length) = Bytes(2);
