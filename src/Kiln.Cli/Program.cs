@@ -1,6 +1,9 @@
 using System.CommandLine;
+using Kiln.Cli;
 using Kiln.Cli.Commands;
 using Prometheus;
+
+FrameworkCode.JitForServer(args);
 
 // /metrics keeps process CPU, memory and GC figures (read when scraped) but not prometheus-net's EventCounter and
 // Meter listeners: they wake threads every second, which costs the agent more CPU than its sampling does.
