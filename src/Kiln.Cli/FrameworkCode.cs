@@ -45,10 +45,31 @@ internal static partial class FrameworkCode
         environment.Add($"{Variable}=0");
         var argv = ToNative(commandLine);
         var envp = ToNative(environment);
+        RemoveDiagnosticsSocket();
         Execve("/proc/self/exe", argv, envp);
         // Only reached if the exec failed: run on with the precompiled code.
         Free(argv);
         Free(envp);
+    }
+
+    /// <summary>
+    /// The runtime's diagnostics server (dotnet-trace, dotnet-counters, the agent enabling perf maps) listens on
+    /// <c>$TMPDIR/dotnet-diagnostic-PID-START-socket</c>, named after the PID and the process's start time, which the
+    /// exec keeps: this runtime's socket file must go, or the next runtime cannot listen there.
+    /// </summary>
+    private static void RemoveDiagnosticsSocket()
+    {
+        try
+        {
+            foreach (var socket in Directory.EnumerateFiles(Path.GetTempPath(), $"dotnet-diagnostic-{Environment.ProcessId}-*-socket"))
+            {
+                File.Delete(socket);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // The next runtime then runs without its diagnostics server, as it would with a full /tmp.
+        }
     }
 
     private static nint[] ToNative(IReadOnlyList<string> strings)

@@ -2,7 +2,8 @@ namespace Kiln.Server.Tests;
 
 /// <summary>
 /// `kiln server` replaces itself, early, with the same command line and DOTNET_ReadyToRun=0 (FrameworkCode), so that
-/// the framework code ingest runs in is jitted: the process started is the one that serves, with that variable set.
+/// the framework code ingest runs in is jitted: the process started is the one that serves, with that variable set, and
+/// the runtime's diagnostics server still listens.
 /// </summary>
 public sealed class FrameworkCodeTests
 {
@@ -19,6 +20,13 @@ public sealed class FrameworkCodeTests
         Assert.Contains("DOTNET_ReadyToRun=0", environment);
         var commandLine = (await File.ReadAllTextAsync($"/proc/{server.ProcessId}/cmdline")).Split('\0');
         Assert.Contains("server", commandLine);
+
+        // The runtime's diagnostics server (dotnet-trace, perf maps) listens under the same PID after the exec.
+        var socket = Directory.GetFiles(Path.GetTempPath(), $"dotnet-diagnostic-{server.ProcessId}-*-socket").Single();
+        using (var client = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified))
+        {
+            await client.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(socket));
+        }
         Assert.Equal(0, await server.StopAsync());
     }
 }
