@@ -4,15 +4,18 @@ using System.Text;
 namespace Kiln.Cli;
 
 /// <summary>
-/// Runs `kiln server` and `kiln up` with the .NET framework's code compiled by the JIT for this machine instead of
-/// its precompiled (ReadyToRun) code. With tiered compilation off (Kiln.Cli.csproj), precompiled framework code is
-/// never compiled again, and ingest spends much of its time in it (Kestrel's HTTP/2, pipelines, sockets): its calls
-/// across assemblies go through indirection stubs and it cannot be inlined into. Jitted instead, the server's ingest rows
-/// per CPU-second went up ~10 % once compiled (bench/README.md, "The framework jitted for the server"); the price is
-/// ~1.4 s more CPU to start and ~1 s more while the first requests compile their path. The runtime reads this setting only from the environment (DOTNET_ReadyToRun), so the
-/// process replaces itself once, early, with the same command line and that variable set — same PID, so signals,
-/// service managers and `kill` work as before. A DOTNET_ReadyToRun the user set is left alone. `kiln agent` and the
-/// short commands keep the precompiled code, which starts faster.
+/// Runs `kiln server` and `kiln up` with the .NET framework's code compiled by the JIT for this machine, instead of its
+/// precompiled (ReadyToRun) code. With tiered compilation off (Kiln.Cli.csproj), precompiled framework code is never
+/// compiled again. Ingest spends much of its time in it (Kestrel's HTTP/2, pipelines, sockets), where calls between
+/// assemblies go through indirection stubs and nothing is inlined. Jitted, the server ingested 4 – 10 % more rows per
+/// CPU-second (bench/README.md, "Session of 2026-12-07, late night"), for ~1.4 s more CPU to start and ~1 s more while
+/// the first requests compile their path.
+/// <para>
+/// The runtime reads this setting only from the environment (DOTNET_ReadyToRun). So the process replaces itself once,
+/// early, with the same command line and that variable set: same PID, so signals, service managers and `kill` work as
+/// before. A DOTNET_ReadyToRun the user set is left alone. `kiln agent` and the short commands keep the precompiled
+/// code, which starts faster.
+/// </para>
 /// </summary>
 internal static partial class FrameworkCode
 {
