@@ -159,13 +159,14 @@ await using (var server = await ServerProcess.StartAsync(kilnDll, dataDir))
     // these first requests compile its ingest path (~1 s of CPU), as any benchmark warms up the code it then times.
     // Their rows are stored, not counted; the stacks that first appear after them still are.
     long warmupRows = 0;
-    for (var i = 0; i < warmup && await requests.Reader.WaitToReadAsync(); i++)
+    var warmupRequests = 0;
+    for (; warmupRequests < warmup && await requests.Reader.WaitToReadAsync(); warmupRequests++)
     {
         var (request, requestRows) = await requests.Reader.ReadAsync();
         await client.WriteRawAsync(request);
         warmupRows += requestRows;
     }
-    Console.WriteLine($"warm-up before the clock: {warmup} requests, {warmupRows:N0} sample rows, not counted");
+    Console.WriteLine($"warm-up before the clock: {warmupRequests} requests, {warmupRows:N0} sample rows, not counted");
     var cpuBefore = server.CpuTime;
     var clock = Stopwatch.StartNew();
     // The second half of the run is reported apart: by then most stacks are known.

@@ -1,3 +1,5 @@
+using System.Net.Sockets;
+
 namespace Kiln.Server.Tests;
 
 /// <summary>
@@ -23,9 +25,9 @@ public sealed class FrameworkCodeTests
 
         // The runtime's diagnostics server (dotnet-trace, perf maps) listens under the same PID after the exec.
         var socket = Directory.GetFiles(Path.GetTempPath(), $"dotnet-diagnostic-{server.ProcessId}-*-socket").Single();
-        using (var client = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified))
+        using (var client = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
         {
-            await client.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(socket));
+            await client.ConnectAsync(new UnixDomainSocketEndPoint(socket));
         }
         Assert.Equal(0, await server.StopAsync());
     }
