@@ -175,7 +175,12 @@ await using (var server = await ServerProcess.StartAsync(kilnDll, dataDir))
     (long Rows, TimeSpan Cpu) atHalf = default;
     // The server's CPU time at every minute of the corpus sent (1.8 M rows by default), to show its slowest stretch.
     var minuteRows = (long)hosts * procs * 300 * 6;
-    var marks = new List<(long Rows, TimeSpan Cpu)> { (0, cpuBefore) };
+    // With each, the store writer thread's CPU time and the commits so far, to tell what made a minute slow.
+    const string writerThread = "kiln-store-writ";
+    var marks = new List<(long Rows, TimeSpan Cpu, TimeSpan Writer, long Commits)>
+    {
+        (0, cpuBefore, server.ThreadCpuTime(writerThread), await server.MetricAsync("kiln_store_commits_total")),
+    };
     var senders = Enumerable.Range(0, concurrency).Select(_ => Task.Run(async () =>
     {
         await foreach (var (request, requestRows) in requests.Reader.ReadAllAsync())
@@ -187,11 +192,22 @@ await using (var server = await ServerProcess.StartAsync(kilnDll, dataDir))
             {
                 atHalf = (sent, server.CpuTime);
             }
+            var mark = false;
             lock (marks)
             {
                 if (sent - marks[^1].Rows >= minuteRows)
                 {
-                    marks.Add((sent, server.CpuTime));
+                    marks.Add((sent, server.CpuTime, server.ThreadCpuTime(writerThread), 0));
+                    mark = true;
+                }
+            }
+            if (mark)
+            {
+                var commits = await server.MetricAsync("kiln_store_commits_total");
+                lock (marks)
+                {
+                    var at = marks.FindLastIndex(m => m.Rows == sent);
+                    marks[at] = marks[at] with { Commits = commits };
                 }
             }
         }
@@ -210,6 +226,10 @@ await using (var server = await ServerProcess.StartAsync(kilnDll, dataDir))
     {
         Console.WriteLine($"ingest by minute of the corpus, rows per CPU-second: slowest {perMinute.Min():N0}, fastest {perMinute.Max():N0}; " +
             string.Join(" ", perMinute.Select(r => $"{r / 1000:F0}k")));
+        Console.WriteLine("  the store writer's share of the server's CPU: " + string.Join(" ",
+            marks.Zip(marks.Skip(1), (a, b) => $"{(b.Writer - a.Writer) / (b.Cpu - a.Cpu) * 100:F0}%")));
+        Console.WriteLine("  sample rows per commit: " + string.Join(" ",
+            marks.Zip(marks.Skip(1), (a, b) => $"{(b.Rows - a.Rows) / (double)Math.Max(1, b.Commits - a.Commits) / 1000:F1}k")));
     }
     var commits = await server.MetricAsync("kiln_store_commits_total");
     if (commits > 0)

@@ -90,6 +90,32 @@ internal sealed class ServerProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>User+system CPU time so far of the server's threads named <paramref name="name"/> (from /proc/PID/task).</summary>
+    public TimeSpan ThreadCpuTime(string name)
+    {
+        long ticks = 0;
+        foreach (var task in Directory.EnumerateDirectories($"/proc/{Pid}/task"))
+        {
+            try
+            {
+                var stat = File.ReadAllText(Path.Combine(task, "stat"));
+                var open = stat.IndexOf('(');
+                var close = stat.LastIndexOf(')');
+                if (stat[(open + 1)..close] != name)
+                {
+                    continue;
+                }
+                var fields = stat[(close + 2)..].Split(' ');
+                ticks += long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture);
+            }
+            catch (IOException)
+            {
+                // The thread ended while we listed them.
+            }
+        }
+        return TimeSpan.FromSeconds(ticks / 100.0);
+    }
+
     private bool _disposed;
 
     public async ValueTask DisposeAsync()
