@@ -170,9 +170,10 @@ internal static class QueryOnly
             Console.WriteLine($"round {round}: {took}, {response.FlamegraphArrow.Record.Length:N0} bytes of Arrow, " +
                 $"server GCs gen0/1/2 {gcAfter.Gen0 - gcBefore.Gen0}/{gcAfter.Gen1 - gcBefore.Gen1}/{gcAfter.Gen2 - gcBefore.Gen2}");
         }
-        // As Grafana asks (a step, the default limit of 1,000 points per series), and as Kiln's web UI asks (no step, at
-        // most 300 points per series: one point per profile unless that is too many).
-        foreach (var (step, limit) in new[] { (TimeSpan.FromMinutes(1), 0), (TimeSpan.FromMinutes(5), 0), (TimeSpan.Zero, 300) })
+        // With a step of 1 and 5 minutes; as Kiln's web UI asks (no step, at most 300 points per series: one point per
+        // profile unless that is too many); and as Grafana's Parca data source asks (no step, limit = the panel's
+        // MaxDataPoints, its width in pixels: 1,000 here).
+        foreach (var (step, limit) in new[] { (TimeSpan.FromMinutes(1), 0), (TimeSpan.FromMinutes(5), 0), (TimeSpan.Zero, 300), (TimeSpan.Zero, 1000) })
         {
             var rangeRequest = new QueryRangeRequest
             {
