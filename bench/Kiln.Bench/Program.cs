@@ -176,7 +176,7 @@ await using (var server = await ServerProcess.StartAsync(kilnDll, dataDir))
     // The server's CPU time at every minute of the corpus sent (1.8 M rows by default), to show its slowest stretch.
     var minuteRows = (long)hosts * procs * 300 * 6;
     // With each, the store writer thread's CPU time and the commits so far, to tell what made a minute slow.
-    const string writerThread = "kiln-store-writ";
+    const string writerThread = "kiln-store-writ"; // DuckDbProfileStore's "kiln-store-writer", as the kernel keeps it
     var marks = new List<(long Rows, TimeSpan Cpu, TimeSpan Writer, long Commits)>
     {
         (0, cpuBefore, server.ThreadCpuTime(writerThread), await server.MetricAsync("kiln_store_commits_total")),

@@ -81,38 +81,40 @@ internal sealed class ServerProcess : IAsyncDisposable
     /// <summary>User+system CPU time of the server so far (from /proc/PID/stat).</summary>
     public TimeSpan CpuTime
     {
-        get
-        {
-            var stat = File.ReadAllText($"/proc/{Pid}/stat");
-            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            var ticks = long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture);
-            return TimeSpan.FromSeconds(ticks / 100.0);
-        }
+        get => StatCpuTime(File.ReadAllText($"/proc/{Pid}/stat"));
     }
 
-    /// <summary>User+system CPU time so far of the server's threads named <paramref name="name"/> (from /proc/PID/task).</summary>
+    /// <summary>
+    /// User+system CPU time so far of the server's threads named <paramref name="name"/> (from /proc/PID/task; the
+    /// kernel keeps the first 15 bytes of a thread's name).
+    /// </summary>
     public TimeSpan ThreadCpuTime(string name)
     {
-        long ticks = 0;
+        var total = TimeSpan.Zero;
         foreach (var task in Directory.EnumerateDirectories($"/proc/{Pid}/task"))
         {
             try
             {
                 var stat = File.ReadAllText(Path.Combine(task, "stat"));
                 var open = stat.IndexOf('(');
-                var close = stat.LastIndexOf(')');
-                if (stat[(open + 1)..close] != name)
+                if (stat[(open + 1)..stat.LastIndexOf(')')] == name)
                 {
-                    continue;
+                    total += StatCpuTime(stat);
                 }
-                var fields = stat[(close + 2)..].Split(' ');
-                ticks += long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture);
             }
             catch (IOException)
             {
                 // The thread ended while we listed them.
             }
         }
+        return total;
+    }
+
+    // utime + stime of a /proc stat line, in clock ticks of 10 ms; the fields after the command's closing parenthesis.
+    private static TimeSpan StatCpuTime(string stat)
+    {
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        var ticks = long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture);
         return TimeSpan.FromSeconds(ticks / 100.0);
     }
 
