@@ -22,16 +22,11 @@ public interface IProfileStore : IAsyncDisposable
 
     /// <summary>
     /// Per-series totals bucketed by <paramref name="step"/>, buckets aligned to multiples of it (a point at t sums the
-    /// profiles in [t, t + step) that lie in <paramref name="range"/>); zero: one point per stored profile.
+    /// profiles in [t, t + step) that lie in <paramref name="range"/>); zero: one point per stored profile. A series gets at
+    /// most <paramref name="limit"/> points (0: no limit): when the step would give some series more, all are summed by
+    /// <see cref="RangeSteps.Coarser"/>'s step instead. The result names the step used.
     /// </summary>
-    Task<IReadOnlyList<SeriesPoints>> QueryRangeAsync(ProfileSelector selector, TimeRange range, TimeSpan step, CancellationToken cancellationToken);
-
-    /// <summary>
-    /// Whether <see cref="QueryRangeAsync"/> with the same arguments would return more than <paramref name="limit"/>
-    /// points for some series, counted without fetching them, so that a caller with a point limit can pick a coarser
-    /// step first.
-    /// </summary>
-    Task<bool> ExceedsPointsAsync(ProfileSelector selector, TimeRange range, TimeSpan step, long limit, CancellationToken cancellationToken);
+    Task<RangePoints> QueryRangeAsync(ProfileSelector selector, TimeRange range, TimeSpan step, int limit, CancellationToken cancellationToken);
 
     /// <summary>
     /// Merges every matching sample in <paramref name="range"/> into one profile with a single sample type,
@@ -80,6 +75,9 @@ public sealed record SeriesInfo(int Id, ProfileType Type, LabelSet Labels, long 
 public readonly record struct MetricPoint(long TimeNanos, long Value, long DurationNanos, int Count);
 
 public sealed record SeriesPoints(SeriesInfo Series, IReadOnlyList<MetricPoint> Points);
+
+/// <summary>QueryRange's points and the step they were summed by (zero: one point per profile).</summary>
+public sealed record RangePoints(IReadOnlyList<SeriesPoints> Series, TimeSpan Step);
 
 /// <summary>A half-open time range [Start, End) in Unix nanoseconds.</summary>
 public readonly record struct TimeRange(long StartNanos, long EndNanos)

@@ -111,12 +111,35 @@ public sealed class RollupTests : IDisposable
             }
             // A 1 ms step has too many (series, step) cells to sum in arrays, so DuckDB groups: its points are the
             // profiles' (one per profile without a step) summed per millisecond.
-            var perProfile = await raw.QueryRangeAsync(new ProfileSelector(s_type, []), range, TimeSpan.Zero, CancellationToken.None);
-            var perMillisecond = string.Join('\n', perProfile.OrderBy(s => s.Series.Labels.ToString(), StringComparer.Ordinal)
+            var perProfile = await raw.QueryRangeAsync(new ProfileSelector(s_type, []), range, TimeSpan.Zero, 0, CancellationToken.None);
+            var perMillisecond = string.Join('\n', perProfile.Series.OrderBy(s => s.Series.Labels.ToString(), StringComparer.Ordinal)
                 .Select(s => s.Series.Labels + ": " + string.Join(' ', s.Points
                     .GroupBy(p => p.TimeNanos - p.TimeNanos % 1_000_000)
                     .Select(g => new MetricPoint(g.Key, g.Sum(p => p.Value), g.Sum(p => p.DurationNanos), g.Sum(p => p.Count))))));
             Assert.Equal(perMillisecond, await PointsAsync(rolled, range, TimeSpan.FromMilliseconds(1)));
+            await AssertLimitedAsync(rolled, range, when);
+            await AssertLimitedAsync(raw, range, when);
+        }
+    }
+
+    // With a point limit, QueryRange gives each series at most that many points: the points at the step asked for
+    // (none: one per profile) when no series has more, else those at RangeSteps.Coarser's step. Steps of 60 s are coarsened
+    // from their own sums, 90 s ones summed again (a coarser step is no multiple of them), and 1 ms ones have too many
+    // (series, step) cells to sum in arrays (DuckDB counts the points first).
+    private static async Task AssertLimitedAsync(IProfileStore store, TimeRange range, string when)
+    {
+        foreach (var step in new[] { TimeSpan.Zero, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(90), TimeSpan.FromMilliseconds(1) })
+        {
+            var unlimited = await store.QueryRangeAsync(new ProfileSelector(s_type, []), range, step, 0, CancellationToken.None);
+            Assert.Equal(step, unlimited.Step);
+            foreach (var limit in new[] { 1, 3, 100 })
+            {
+                var limited = await store.QueryRangeAsync(new ProfileSelector(s_type, []), range, step, limit, CancellationToken.None);
+                var expectedStep = unlimited.Series.Any(s => s.Points.Count > limit) ? RangeSteps.Coarser(range, limit, step) : step;
+                Assert.True(expectedStep == limited.Step, $"{when}: step {step} limit {limit} over [{range.StartNanos}, {range.EndNanos}) used {limited.Step}, not {expectedStep}");
+                Assert.All(limited.Series, s => Assert.InRange(s.Points.Count, 1, limit));
+                Assert.Equal(await PointsAsync(store, range, expectedStep), Text(limited.Series));
+            }
         }
     }
 
@@ -125,10 +148,12 @@ public sealed class RollupTests : IDisposable
 
     private static async Task<string> PointsAsync(IProfileStore store, TimeRange range, TimeSpan step)
     {
-        var series = await store.QueryRangeAsync(new ProfileSelector(s_type, []), range, step, CancellationToken.None);
-        return string.Join('\n', series.OrderBy(s => s.Series.Labels.ToString(), StringComparer.Ordinal)
-            .Select(s => s.Series.Labels + ": " + string.Join(' ', s.Points)));
+        var series = await store.QueryRangeAsync(new ProfileSelector(s_type, []), range, step, 0, CancellationToken.None);
+        return Text(series.Series);
     }
+
+    private static string Text(IReadOnlyList<SeriesPoints> series) =>
+        string.Join('\n', series.OrderBy(s => s.Series.Labels.ToString(), StringComparer.Ordinal).Select(s => s.Series.Labels + ": " + string.Join(' ', s.Points)));
 
     [Theory]
     [InlineData(1)]

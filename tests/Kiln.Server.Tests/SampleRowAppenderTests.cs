@@ -81,8 +81,8 @@ public sealed class SampleRowAppenderTests : IDisposable
             var expected = Enumerable.Range(0, s_sampleCounts[p]).Where(i => ValueOf(p, i) != 0).ToDictionary(i => $"main;f{i}", i => ValueOf(p, i));
             Assert.Equal(expected, folded);
         }
-        var points = await store.QueryRangeAsync(selector, TimeRange.All, TimeSpan.Zero, CancellationToken.None);
-        var series = Assert.Single(points);
+        var points = await store.QueryRangeAsync(selector, TimeRange.All, TimeSpan.Zero, 0, CancellationToken.None);
+        var series = Assert.Single(points.Series);
         Assert.Equal(
             s_sampleCounts.Select((n, p) => Enumerable.Range(0, n).Sum(i => ValueOf(p, i))).ToArray(),
             series.Points.Select(point => point.Value).ToArray());

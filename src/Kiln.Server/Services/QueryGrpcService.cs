@@ -95,16 +95,9 @@ internal sealed class QueryGrpcService(IProfileStore store) : QueryService.Query
         if (step == TimeSpan.Zero && sumBy.Length > 0)
         {
             // Series summed together have profiles at different instants: align them on a common step.
-            step = CoarserStep(range, limit, TimeSpan.Zero);
+            step = RangeSteps.Coarser(range, limit, TimeSpan.Zero);
         }
-        // Counted in the store before any point is fetched: a day of 10 s profiles is 8,640 points per series, and
-        // fetching them all to find that they are too many took seconds.
-        var bound = step > TimeSpan.Zero ? Steps(range, step) : long.MaxValue;
-        if (bound > limit && await store.ExceedsPointsAsync(selector, range, step, limit, context.CancellationToken).ConfigureAwait(false))
-        {
-            step = CoarserStep(range, limit, step);
-        }
-        var series = await store.QueryRangeAsync(selector, range, step, context.CancellationToken).ConfigureAwait(false);
+        (var series, step) = await store.QueryRangeAsync(selector, range, step, limit, context.CancellationToken).ConfigureAwait(false);
         var response = new QueryRangeResponse();
         var valueType = new Kiln.Api.Query.ValueType { Type = selector.Type.SampleType, Unit = selector.Type.SampleUnit };
         var periodType = new Kiln.Api.Query.ValueType { Type = selector.Type.PeriodType, Unit = selector.Type.PeriodUnit };
@@ -302,27 +295,6 @@ internal sealed class QueryGrpcService(IProfileStore store) : QueryService.Query
         }
         return new Timestamp { Seconds = seconds, Nanos = (int)rest };
     }
-
-    /// <summary>
-    /// The finest step above <paramref name="atLeast"/> at which <paramref name="range"/> has at most
-    /// <paramref name="limit"/> steps: whole seconds, and whole minutes from a minute up (the store keeps per-minute sums).
-    /// </summary>
-    private static TimeSpan CoarserStep(TimeRange range, int limit, TimeSpan atLeast)
-    {
-        var spanSeconds = (range.EndNanos - range.StartNanos) / 1e9;
-        var seconds = Math.Max(Math.Max(1, (long)Math.Ceiling(spanSeconds / Math.Max(1, limit))), (long)Math.Floor(atLeast.TotalSeconds) + 1);
-        var unit = seconds >= 60 ? 60 : 1;
-        seconds = (seconds + unit - 1) / unit * unit;
-        // Steps are aligned to multiples of themselves, so a range can touch one more than span / step of them; a coarser
-        // step fixes that (doubling, after a few tries, ends with the whole range in one or two steps).
-        for (var tries = 0; Steps(range, TimeSpan.FromSeconds(seconds)) > Math.Max(1, limit); tries++)
-        {
-            seconds = tries < 4 ? seconds + unit : seconds * 2;
-        }
-        return TimeSpan.FromSeconds(seconds);
-    }
-
-    private static long Steps(TimeRange range, TimeSpan step) => range.Steps(step.Ticks * 100);
 
     private static IReadOnlyCollection<string> GroupByLabels(GroupBy? groupBy)
     {

@@ -173,143 +173,206 @@ public sealed partial class DuckDbProfileStore : IProfileStore
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<SeriesPoints>> QueryRangeAsync(ProfileSelector selector, TimeRange range, TimeSpan step, CancellationToken cancellationToken)
+    public async Task<RangePoints> QueryRangeAsync(ProfileSelector selector, TimeRange range, TimeSpan step, int limit, CancellationToken cancellationToken)
     {
         var matched = MatchSeries(selector, range);
         if (matched.Count == 0)
         {
-            return [];
+            return new RangePoints([], step);
         }
-        var stepNanos = step.Ticks * 100;
         var seriesPredicate = SeriesPredicate(matched);
-        // Steps are aligned to multiples of themselves, as Parca's are: a point at t sums the profiles in [t, t + step).
-        // Bucket numbers are counted from the range's first bucket, as INTEGER when they fit (faster to group by).
-        var first = stepNanos > 0 ? TimeRange.FloorDiv(range.StartNanos, stepNanos) : 0;
-        var steps = stepNanos > 0 ? range.Steps(stepNanos) : 0;
-        var bucket = $"({FloorDivSql("ts", stepNanos, range)} - {first})::{(steps < int.MaxValue ? "INTEGER" : "BIGINT")}";
         return await Task.Run(() =>
         {
             using var connection = OpenReader();
-            // One snapshot for the list of rolled-up buckets and the sums (see DuckDbProfileStore.Rollups.cs).
+            // One snapshot for the list of rolled-up buckets, the counts and the sums (see DuckDbProfileStore.Rollups.cs).
             using var transaction = connection.BeginTransaction();
-            // Steps of whole minutes read the per-minute sums of rolled buckets: each minute lies in one step.
-            var byMinute = stepNanos > 0 && stepNanos % MinuteNanos == 0;
-            if (stepNanos > 0 && matched.Count * steps <= StepSums.MaxCells)
+            if (limit <= 0)
             {
-                // Each share of the range sums into arrays of its own, on its own connection (see ShareRange); the
-                // others' sums are then added to the first's.
-                StepSums Sum(DuckDBConnection c, List<TimeRange> ranges)
+                return new RangePoints(Points(connection, matched, seriesPredicate, range, step, cancellationToken), step);
+            }
+            // One pass sums by the step asked for, or with none by the step a series with too many profiles would get,
+            // and counts each series' points and profiles on the way: no separate count before the sums (a day of 1,000
+            // series spent 150 - 270 ms counting distinct minutes, and 20 ms counting profiles).
+            var sumStep = step > TimeSpan.Zero ? step : RangeSteps.Coarser(range, limit, TimeSpan.Zero);
+            if (matched.Count * range.Steps(Nanos(sumStep)) <= StepSums.MaxCells)
+            {
+                using var sums = SumSteps(connection, matched, seriesPredicate, range, Nanos(sumStep), cancellationToken);
+                if (step == TimeSpan.Zero)
                 {
-                    var sums = new StepSums(matched, range, stepNanos);
-                    ColumnarQuery.Run(c, $"SELECT series_id, ts, total, duration, profiles FROM {ProfileSource(c, seriesPredicate, ranges, byMinute)}",
-                        [DuckDBType.Integer, DuckDBType.BigInt, DuckDBType.BigInt, DuckDBType.BigInt, DuckDBType.Integer], (in ColumnarQuery.Chunk chunk) =>
-                        {
-                            cancellationToken.ThrowIfCancellationRequested();
-                            sums.Add(chunk);
-                        });
-                    return sums;
+                    return sums.MostProfiles() > limit
+                        ? new RangePoints(sums.ToPoints(), sumStep)
+                        : new RangePoints(Points(connection, matched, seriesPredicate, range, TimeSpan.Zero, cancellationToken), TimeSpan.Zero);
                 }
-                var shares = ShareRange(connection, range, ProfileWidths(byMinute), matched.Min(s => s.MinTime), matched.Max(s => s.MaxTime) + 1, _queryShares);
-                var others = StartOtherShares(shares, Sum, cancellationToken);
-                try
+                if (sums.MostPoints() <= limit)
                 {
-                    using var sums = Sum(connection, shares[0]);
-                    foreach (var other in others)
-                    {
-                        using var otherSums = other.GetAwaiter().GetResult();
-                        sums.Add(otherSums);
-                    }
-                    return (IReadOnlyList<SeriesPoints>)sums.ToPoints();
+                    return new RangePoints(sums.ToPoints(), step);
                 }
-                finally
+                var coarser = RangeSteps.Coarser(range, limit, step);
+                if (coarser.Ticks % step.Ticks == 0)
                 {
-                    WaitForShares(others);
+                    // Each step lies wholly in one coarser step: add them up here rather than read the range again.
+                    using var coarse = sums.Coarsen(Nanos(coarser));
+                    return new RangePoints(coarse.ToPoints(), coarser);
+                }
+                return new RangePoints(Points(connection, matched, seriesPredicate, range, coarser, cancellationToken), coarser);
+            }
+            // Too many (series, step) cells to count in arrays: DuckDB counts first, then the points are read at the step chosen.
+            if (step == TimeSpan.Zero || range.Steps(Nanos(step)) > limit)
+            {
+                if (ExceedsPoints(connection, seriesPredicate, range, Nanos(step), limit))
+                {
+                    step = RangeSteps.Coarser(range, limit, step);
                 }
             }
-            var source = ProfileSource(connection, seriesPredicate, [range], byMinute);
-            // Too many (series, step) cells for arrays, or no step: DuckDB groups.
-            // Unordered: a hash aggregate's rows come in no order, and sorting each series' points here is cheaper than
-            // DuckDB's ORDER BY over all of them.
-            var sql = stepNanos > 0
-                ? $"""
-                   SELECT series_id, ({first} + b::BIGINT) * {stepNanos} AS t, v, d, n FROM (
-                       SELECT series_id, {bucket} AS b, SUM(total)::BIGINT AS v, SUM(duration)::BIGINT AS d, SUM(profiles)::INTEGER AS n
-                       FROM {source}
-                       GROUP BY series_id, b)
-                   """
-                : $"""
-                   SELECT series_id, ts, SUM(total)::BIGINT, SUM(duration)::BIGINT, COUNT(*)::INTEGER
-                   FROM {source}
-                   GROUP BY ALL
-                   """;
-            var bySeries = new Dictionary<int, List<MetricPoint>>(matched.Count);
-            var capacity = (int)Math.Clamp(steps, 4, 1024);
-            List<MetricPoint>? points = null;
-            var current = -1;
-            ColumnarQuery.Run(connection, sql, [DuckDBType.Integer, DuckDBType.BigInt, DuckDBType.BigInt, DuckDBType.BigInt, DuckDBType.Integer], (in ColumnarQuery.Chunk chunk) =>
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                var ids = chunk.Int32(0);
-                var times = chunk.Int64(1);
-                var values = chunk.Int64(2);
-                var durations = chunk.Int64(3);
-                var counts = chunk.Int32(4);
-                for (var i = 0; i < chunk.Rows; i++)
-                {
-                    if (ids[i] != current || points is null)
-                    {
-                        current = ids[i];
-                        if (!bySeries.TryGetValue(current, out points))
-                        {
-                            bySeries[current] = points = new List<MetricPoint>(capacity);
-                        }
-                    }
-                    points.Add(new MetricPoint(times[i], values[i], durations[i], counts[i]));
-                }
-            });
-            var result = new List<SeriesPoints>(bySeries.Count);
-            foreach (var s in matched)
-            {
-                if (bySeries.TryGetValue(s.Id, out var found))
-                {
-                    found.Sort(static (a, b) => a.TimeNanos.CompareTo(b.TimeNanos));
-                    result.Add(new SeriesPoints(s.ToInfo(), found));
-                }
-            }
-            return (IReadOnlyList<SeriesPoints>)result;
+            return new RangePoints(Points(connection, matched, seriesPredicate, range, step, cancellationToken), step);
         }, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <inheritdoc />
-    public async Task<bool> ExceedsPointsAsync(ProfileSelector selector, TimeRange range, TimeSpan step, long limit, CancellationToken cancellationToken)
+    private static long Nanos(TimeSpan span) => span.Ticks * 100;
+
+    /// <summary>Per-series sums by <paramref name="step"/> (zero: one point per profile), each series' points in time order.</summary>
+    private IReadOnlyList<SeriesPoints> Points(DuckDBConnection connection, List<SeriesEntry> matched, string seriesPredicate, TimeRange range,
+        TimeSpan step, CancellationToken cancellationToken)
     {
-        var matched = MatchSeries(selector, range);
-        if (matched.Count == 0)
+        var stepNanos = Nanos(step);
+        var steps = stepNanos > 0 ? range.Steps(stepNanos) : 0;
+        if (stepNanos > 0 && matched.Count * steps <= StepSums.MaxCells)
+        {
+            using var sums = SumSteps(connection, matched, seriesPredicate, range, stepNanos, cancellationToken);
+            return sums.ToPoints();
+        }
+        // Steps are aligned to multiples of themselves, as Parca's are: a point at t sums the profiles in [t, t + step).
+        // Bucket numbers are counted from the range's first bucket, as INTEGER when they fit (faster to group by).
+        var first = stepNanos > 0 ? TimeRange.FloorDiv(range.StartNanos, stepNanos) : 0;
+        var bucket = $"({FloorDivSql("ts", stepNanos, range)} - {first})::{(steps < int.MaxValue ? "INTEGER" : "BIGINT")}";
+        // Steps of whole minutes read the per-minute sums of rolled buckets: each minute lies in one step.
+        var source = ProfileSource(connection, seriesPredicate, [range], stepNanos > 0 && stepNanos % MinuteNanos == 0);
+        // Too many (series, step) cells for arrays, or no step: DuckDB groups.
+        // Unordered: a hash aggregate's rows come in no order, and sorting each series' points here is cheaper than
+        // DuckDB's ORDER BY over all of them.
+        var sql = stepNanos > 0
+            ? $"""
+               SELECT series_id, ({first} + b::BIGINT) * {stepNanos} AS t, v, d, n FROM (
+                   SELECT series_id, {bucket} AS b, SUM(total)::BIGINT AS v, SUM(duration)::BIGINT AS d, SUM(profiles)::INTEGER AS n
+                   FROM {source}
+                   GROUP BY series_id, b)
+               """
+            : $"""
+               SELECT series_id, ts, SUM(total)::BIGINT, SUM(duration)::BIGINT, COUNT(*)::INTEGER
+               FROM {source}
+               GROUP BY ALL
+               """;
+        var bySeries = new Dictionary<int, List<MetricPoint>>(matched.Count);
+        var capacity = (int)Math.Clamp(steps, 4, 1024);
+        List<MetricPoint>? points = null;
+        var current = -1;
+        ColumnarQuery.Run(connection, sql, [DuckDBType.Integer, DuckDBType.BigInt, DuckDBType.BigInt, DuckDBType.BigInt, DuckDBType.Integer], (in ColumnarQuery.Chunk chunk) =>
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var ids = chunk.Int32(0);
+            var times = chunk.Int64(1);
+            var values = chunk.Int64(2);
+            var durations = chunk.Int64(3);
+            var counts = chunk.Int32(4);
+            for (var i = 0; i < chunk.Rows; i++)
+            {
+                if (ids[i] != current || points is null)
+                {
+                    current = ids[i];
+                    if (!bySeries.TryGetValue(current, out points))
+                    {
+                        bySeries[current] = points = new List<MetricPoint>(capacity);
+                    }
+                }
+                points.Add(new MetricPoint(times[i], values[i], durations[i], counts[i]));
+            }
+        });
+        var result = new List<SeriesPoints>(bySeries.Count);
+        foreach (var s in matched)
+        {
+            if (bySeries.TryGetValue(s.Id, out var found))
+            {
+                found.Sort(static (a, b) => a.TimeNanos.CompareTo(b.TimeNanos));
+                result.Add(new SeriesPoints(s.ToInfo(), found));
+            }
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// Per-series, per-step sums in arrays. Each share of the range sums into arrays of its own, on its own connection
+    /// (see ShareRange); the others' sums are then added to the first's.
+    /// </summary>
+    private StepSums SumSteps(DuckDBConnection connection, List<SeriesEntry> matched, string seriesPredicate, TimeRange range, long stepNanos,
+        CancellationToken cancellationToken)
+    {
+        var byMinute = stepNanos % MinuteNanos == 0;
+        StepSums Sum(DuckDBConnection c, List<TimeRange> ranges)
+        {
+            var sums = new StepSums(matched, range, stepNanos);
+            try
+            {
+                ColumnarQuery.Run(c, $"SELECT series_id, ts, total, duration, profiles FROM {ProfileSource(c, seriesPredicate, ranges, byMinute)}",
+                    [DuckDBType.Integer, DuckDBType.BigInt, DuckDBType.BigInt, DuckDBType.BigInt, DuckDBType.Integer], (in ColumnarQuery.Chunk chunk) =>
+                    {
+                        cancellationToken.ThrowIfCancellationRequested();
+                        sums.Add(chunk);
+                    });
+                return sums;
+            }
+            catch
+            {
+                sums.Dispose();
+                throw;
+            }
+        }
+        var shares = ShareRange(connection, range, ProfileWidths(byMinute), matched.Min(s => s.MinTime), matched.Max(s => s.MaxTime) + 1, _queryShares);
+        var others = StartOtherShares(shares, Sum, cancellationToken);
+        try
+        {
+            var sums = Sum(connection, shares[0]);
+            try
+            {
+                foreach (var other in others)
+                {
+                    using var otherSums = other.GetAwaiter().GetResult();
+                    sums.Add(otherSums);
+                }
+                return sums;
+            }
+            catch
+            {
+                sums.Dispose();
+                throw;
+            }
+        }
+        finally
+        {
+            WaitForShares(others);
+        }
+    }
+
+    /// <summary>
+    /// Whether some series has more than <paramref name="limit"/> points at <paramref name="stepNanos"/> (zero: one per
+    /// profile) in <paramref name="range"/>, counted by DuckDB without reading the points.
+    /// </summary>
+    private static bool ExceedsPoints(DuckDBConnection connection, string seriesPredicate, TimeRange range, long stepNanos, long limit)
+    {
+        // Counted over what the points are read from: a rolled minute stands for its profiles, and lies in one step.
+        var source = ProfileSource(connection, seriesPredicate, [range], stepNanos <= 0 || stepNanos % MinuteNanos == 0);
+        using var command = connection.CreateCommand();
+        long Most(string points)
+        {
+            command.CommandText = $"SELECT COALESCE(MAX(n), 0)::BIGINT FROM (SELECT {points} AS n FROM {source} GROUP BY series_id)";
+            return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+        }
+        // A series has at most one point per profile: counting profiles is cheaper than counting distinct steps,
+        // and enough whenever it is below the limit.
+        if (Most("SUM(profiles)") <= limit)
         {
             return false;
         }
-        var stepNanos = step.Ticks * 100;
-        var seriesPredicate = SeriesPredicate(matched);
-        return await Task.Run(() =>
-        {
-            using var connection = OpenReader();
-            using var transaction = connection.BeginTransaction();
-            // Counted over what QueryRange would read: a rolled minute stands for its profiles, and lies in one step.
-            var source = ProfileSource(connection, seriesPredicate, [range], stepNanos <= 0 || stepNanos % MinuteNanos == 0);
-            using var command = connection.CreateCommand();
-            long Most(string points)
-            {
-                command.CommandText = $"SELECT COALESCE(MAX(n), 0)::BIGINT FROM (SELECT {points} AS n FROM {source} GROUP BY series_id)";
-                return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
-            }
-            // A series has at most one point per profile: counting profiles is cheaper than counting distinct steps,
-            // and enough whenever it is below the caller's limit.
-            if (Most("SUM(profiles)") <= limit)
-            {
-                return false;
-            }
-            return stepNanos <= 0 || Most($"COUNT(DISTINCT {FloorDivSql("ts", stepNanos, range)})") > limit;
-        }, cancellationToken).ConfigureAwait(false);
+        return stepNanos <= 0 || Most($"COUNT(DISTINCT {FloorDivSql("ts", stepNanos, range)})") > limit;
     }
 
     /// <inheritdoc />

@@ -15,6 +15,7 @@ internal sealed class StepSums : IDisposable
 
     private readonly IReadOnlyList<SeriesEntry> _series;
     private readonly int[] _rowOf;
+    private readonly TimeRange _range;
     private readonly long _firstNanos;
     private readonly long _stepNanos;
     private readonly int _steps;
@@ -31,6 +32,7 @@ internal sealed class StepSums : IDisposable
             throw new ArgumentOutOfRangeException(nameof(stepNanos), $"{cells} cells are more than {MaxCells}");
         }
         _series = series;
+        _range = range;
         _stepNanos = stepNanos;
         _steps = (int)range.Steps(stepNanos);
         _firstNanos = TimeRange.FloorDiv(range.StartNanos, stepNanos) * stepNanos;
@@ -88,6 +90,63 @@ internal sealed class StepSums : IDisposable
             durations[cell] = checked(durations[cell] + otherDurations[cell]);
             counts[cell] += otherCounts[cell];
         }
+    }
+
+    /// <summary>The most points any series has: steps with at least one profile.</summary>
+    public int MostPoints()
+    {
+        var most = 0;
+        for (var row = 0; row < _series.Count; row++)
+        {
+            var counts = _counts.AsSpan(row * _steps, _steps);
+            most = Math.Max(most, counts.Length - counts.Count(0));
+        }
+        return most;
+    }
+
+    /// <summary>The most profiles any series has in the range (its points when it has one per profile).</summary>
+    public long MostProfiles()
+    {
+        long most = 0;
+        for (var row = 0; row < _series.Count; row++)
+        {
+            long profiles = 0;
+            foreach (var count in _counts.AsSpan(row * _steps, _steps))
+            {
+                profiles += count;
+            }
+            most = Math.Max(most, profiles);
+        }
+        return most;
+    }
+
+    /// <summary>
+    /// The same sums by a coarser step, a multiple of this one: each of these steps lies wholly in one of its steps, so
+    /// the result equals summing the rows by it.
+    /// </summary>
+    public StepSums Coarsen(long stepNanos)
+    {
+        if (stepNanos <= 0 || stepNanos % _stepNanos != 0)
+        {
+            throw new ArgumentException($"a step of {stepNanos} ns is not a multiple of {_stepNanos} ns", nameof(stepNanos));
+        }
+        var coarse = new StepSums(_series, _range, stepNanos);
+        for (var row = 0; row < _series.Count; row++)
+        {
+            for (var step = 0; step < _steps; step++)
+            {
+                var cell = row * _steps + step;
+                if (_counts[cell] == 0)
+                {
+                    continue;
+                }
+                var coarseCell = row * coarse._steps + (int)((_firstNanos + step * _stepNanos - coarse._firstNanos) / stepNanos);
+                coarse._values[coarseCell] = checked(coarse._values[coarseCell] + _values[cell]);
+                coarse._durations[coarseCell] = checked(coarse._durations[coarseCell] + _durations[cell]);
+                coarse._counts[coarseCell] += _counts[cell];
+            }
+        }
+        return coarse;
     }
 
     /// <summary>Each series with any profile in the range, with a point per step that has one.</summary>
