@@ -445,6 +445,22 @@ public sealed class QueryApiTests(SyntheticServerFixture fixture) : IClassFixtur
     }
 
     [Fact]
+    public async Task Rest_gateway_answers_QueryRange_with_the_same_series_as_gRPC()
+    {
+        using var http = fixture.Server.HttpClient();
+        var request = new QueryRangeRequest { Query = $"{Count}{{job=\"api\"}}", Start = At(0), End = At(60), Step = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(TimeSpan.FromSeconds(20)) };
+
+        var json = await http.GetStringAsync($"/api/profiles/query_range?query={Uri.EscapeDataString(request.Query)}" +
+            $"&start={Rfc3339(request.Start)}&end={Rfc3339(request.End)}&step=20s");
+        var grpc = await _query.QueryRangeAsync(request);
+
+        Assert.NotEmpty(grpc.Series);
+        Assert.Equal(grpc, Google.Protobuf.JsonParser.Default.Parse<QueryRangeResponse>(json));
+    }
+
+    private static string Rfc3339(Timestamp t) => t.ToDateTime().ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", System.Globalization.CultureInfo.InvariantCulture);
+
+    [Fact]
     public async Task Query_of_an_empty_range_returns_an_empty_profile_not_an_error()
     {
         var response = await _query.QueryAsync(Merge($"{Count}{{job=\"api\"}}", -600, -300, ReportType.Top));

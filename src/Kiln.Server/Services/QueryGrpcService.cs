@@ -15,6 +15,7 @@ namespace Kiln.Server.Services;
 /// parca.query.v1alpha1.QueryService: what Grafana's Parca data source, Parca clients, the CLI and the UI ask.
 /// Bad input (selector, time range, report type) is answered with InvalidArgument naming what is wrong.
 /// </summary>
+[BindServiceMethod(typeof(QueryServiceBinding), nameof(QueryServiceBinding.BindService))]
 internal sealed class QueryGrpcService(IProfileStore store) : QueryService.QueryServiceBase
 {
     // Above this many points per series, QueryRange buckets by a coarser step when the caller gave no limit.
@@ -98,27 +99,17 @@ internal sealed class QueryGrpcService(IProfileStore store) : QueryService.Query
             step = RangeSteps.Coarser(range, limit, TimeSpan.Zero);
         }
         (var series, step) = await store.QueryRangeAsync(selector, range, step, limit, context.CancellationToken).ConfigureAwait(false);
-        var response = new QueryRangeResponse();
         var valueType = new Kiln.Api.Query.ValueType { Type = selector.Type.SampleType, Unit = selector.Type.SampleUnit };
         var periodType = new Kiln.Api.Query.ValueType { Type = selector.Type.PeriodType, Unit = selector.Type.PeriodUnit };
-        foreach (var (labels, points) in sumBy.Length > 0 ? SumBy(series, sumBy) : series.Select(s => (s.Series.Labels, s.Points)))
+        var results = (sumBy.Length > 0 ? SumBy(series, sumBy) : series.Select(s => (s.Series.Labels, s.Points)))
+            .Select(r => (ToLabelSet(r.Item1), r.Item2)).ToList();
+        if (!IsGrpc(context))
         {
-            var metrics = new MetricsSeries { Labelset = ToLabelSet(labels), SampleType = valueType, PeriodType = periodType };
-            metrics.Samples.Capacity = points.Count;
-            foreach (var p in points)
-            {
-                var seconds = step > TimeSpan.Zero ? step.TotalSeconds : p.DurationNanos / 1e9;
-                metrics.Samples.Add(new MetricsSample
-                {
-                    Timestamp = ToTimestamp(p.TimeNanos),
-                    Value = p.Value,
-                    ValuePerSecond = seconds > 0 ? p.Value / seconds : 0,
-                    Duration = p.DurationNanos,
-                    Count = p.Count,
-                });
-            }
-            response.Series.Add(metrics);
+            return QueryRangeEncoding.Messages(results, step, valueType, periodType);
         }
+        // Written straight to the stream by the method's marshaller (QueryRangeEncoding), not as messages.
+        var response = new QueryRangeResponse();
+        QueryRangeEncoding.Attach(response, results, step, valueType, periodType);
         return response;
     });
 
@@ -284,17 +275,14 @@ internal sealed class QueryGrpcService(IProfileStore store) : QueryService.Query
         return groups.OrderBy(g => g.Key.ToString(), StringComparer.Ordinal).Select(g => (g.Key, (IReadOnlyList<MetricPoint>)g.Value.Values.ToList()));
     }
 
-    // Hundreds of thousands of points per day-long QueryRange: straight from nanoseconds, not through DateTimeOffset.
-    private static Timestamp ToTimestamp(long nanos)
-    {
-        var seconds = Math.DivRem(nanos, 1_000_000_000L, out var rest);
-        if (rest < 0)
-        {
-            seconds--;
-            rest += 1_000_000_000L;
-        }
-        return new Timestamp { Seconds = seconds, Nanos = (int)rest };
-    }
+    /// <summary>
+    /// Whether the call came as gRPC or gRPC-Web, whose responses the method's marshaller writes; REST/JSON calls
+    /// (JSON transcoding) and the warm-up's in-process calls get messages.
+    /// </summary>
+    private static bool IsGrpc(ServerCallContext context) =>
+        context is not QueryWarmup.CallContext
+        && context.GetHttpContext().Request.ContentType is { } type
+        && type.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase);
 
     private static IReadOnlyCollection<string> GroupByLabels(GroupBy? groupBy)
     {
