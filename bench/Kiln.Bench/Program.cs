@@ -22,6 +22,7 @@ using Kiln.Bench;
 //   the merge query alone, in this process (or through a server started on DIR), over the data of a kept run (its first
 //   minute copied to N minutes first; rolled up first; its fullest hourly roll-up made 24 hours, with profile rows, first;
 //   over R minutes from O minutes after its start instead of all); with --server 1 also QueryRange at steps of 1 and 5 minutes
+//   and with limits of 300 and 1,000 points, [--range-rounds N] times each (default: half the rounds, at least 3)
 var queryDirAt = Array.IndexOf(args, "--query-dir");
 var queryDir = queryDirAt >= 0 && queryDirAt + 1 < args.Length ? args[queryDirAt + 1] : null;
 var arguments = ParseArgs(queryDir is null ? args : [.. args.Where((_, i) => i != queryDirAt && i != queryDirAt + 1)]);
@@ -56,7 +57,8 @@ if (queryDir is not null)
     }
     if (arguments.GetValueOrDefault("server", 0) != 0)
     {
-        await QueryOnly.RunServerAsync(kilnDll, queryDir, arguments.GetValueOrDefault("rounds", 5),
+        var rounds = arguments.GetValueOrDefault("rounds", 5);
+        await QueryOnly.RunServerAsync(kilnDll, queryDir, rounds, arguments.GetValueOrDefault("range-rounds", Math.Max(3, rounds / 2)),
             arguments.GetValueOrDefault("offset-minutes", 0), arguments.GetValueOrDefault("range-minutes", 0));
     }
     else

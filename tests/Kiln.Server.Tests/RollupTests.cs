@@ -123,12 +123,12 @@ public sealed class RollupTests : IDisposable
     }
 
     // With a point limit, QueryRange gives each series at most that many points: the points at the step asked for
-    // (none: one per profile) when no series has more, else those at RangeSteps.Coarser's step. Steps of 60 s are coarsened
-    // from their own sums, 90 s ones summed again (a coarser step is no multiple of them), and 1 ms ones have too many
-    // (series, step) cells to sum in arrays (DuckDB counts the points first).
+    // (none: one per profile) when no series has more, else those at RangeSteps.Coarser's step. Points are counted while
+    // summing by the coarser step: at 60 s from per-minute sums, at 90 s and 1 ms from profiles; 1 µs steps are too many
+    // to count that way, and DuckDB counts them first.
     private static async Task AssertLimitedAsync(IProfileStore store, TimeRange range, string when)
     {
-        foreach (var step in new[] { TimeSpan.Zero, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(90), TimeSpan.FromMilliseconds(1) })
+        foreach (var step in new[] { TimeSpan.Zero, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(90), TimeSpan.FromMilliseconds(1), TimeSpan.FromMicroseconds(1) })
         {
             var unlimited = await store.QueryRangeAsync(new ProfileSelector(s_type, []), range, step, 0, CancellationToken.None);
             Assert.Equal(step, unlimited.Step);

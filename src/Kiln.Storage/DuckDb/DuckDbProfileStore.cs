@@ -186,43 +186,29 @@ public sealed partial class DuckDbProfileStore : IProfileStore
             using var connection = OpenReader();
             // One snapshot for the list of rolled-up buckets, the counts and the sums (see DuckDbProfileStore.Rollups.cs).
             using var transaction = connection.BeginTransaction();
-            if (limit <= 0)
+            var stepNanos = Nanos(step);
+            if (limit <= 0 || (stepNanos > 0 && range.Steps(stepNanos) <= limit))
             {
+                // No series can have more points than the range has steps.
                 return new RangePoints(Points(connection, matched, seriesPredicate, range, step, cancellationToken), step);
             }
-            // One pass sums by the step asked for, or with none by the step a series with too many profiles would get,
-            // and counts each series' points and profiles on the way: no separate count before the sums (a day of 1,000
-            // series spent 150 - 270 ms counting distinct minutes, and 20 ms counting profiles).
-            var sumStep = step > TimeSpan.Zero ? step : RangeSteps.Coarser(range, limit, TimeSpan.Zero);
-            if (matched.Count * range.Steps(Nanos(sumStep)) <= StepSums.MaxCells)
+            // One pass sums by the step a series with too many points gets, and counts on the way how many points each
+            // series has at the step asked for (with none, its profiles): no count before the sums (a day of 1,000 series
+            // spent 150 - 270 ms counting distinct minutes in DuckDB, and 20 ms counting profiles). Only when no series
+            // has too many is the range read again, at the step asked for.
+            var coarser = RangeSteps.Coarser(range, limit, step);
+            if (matched.Count * range.Steps(Nanos(coarser)) <= StepSums.MaxCells
+                && (stepNanos == 0 || matched.Count * range.Steps(stepNanos) <= StepSums.MaxCountedSteps))
             {
-                using var sums = SumSteps(connection, matched, seriesPredicate, range, Nanos(sumStep), cancellationToken);
-                if (step == TimeSpan.Zero)
-                {
-                    return sums.MostProfiles() > limit
-                        ? new RangePoints(sums.ToPoints(), sumStep)
-                        : new RangePoints(Points(connection, matched, seriesPredicate, range, TimeSpan.Zero, cancellationToken), TimeSpan.Zero);
-                }
-                if (sums.MostPoints() <= limit)
-                {
-                    return new RangePoints(sums.ToPoints(), step);
-                }
-                var coarser = RangeSteps.Coarser(range, limit, step);
-                if (coarser.Ticks % step.Ticks == 0)
-                {
-                    // Each step lies wholly in one coarser step: add them up here rather than read the range again.
-                    using var coarse = sums.Coarsen(Nanos(coarser));
-                    return new RangePoints(coarse.ToPoints(), coarser);
-                }
-                return new RangePoints(Points(connection, matched, seriesPredicate, range, coarser, cancellationToken), coarser);
+                using var sums = SumSteps(connection, matched, seriesPredicate, range, Nanos(coarser), stepNanos, cancellationToken);
+                return sums.MostPoints() > limit
+                    ? new RangePoints(sums.ToPoints(), coarser)
+                    : new RangePoints(Points(connection, matched, seriesPredicate, range, step, cancellationToken), step);
             }
-            // Too many (series, step) cells to count in arrays: DuckDB counts first, then the points are read at the step chosen.
-            if (step == TimeSpan.Zero || range.Steps(Nanos(step)) > limit)
+            // Too many (series, step) pairs to count in arrays: DuckDB counts first.
+            if (ExceedsPoints(connection, seriesPredicate, range, stepNanos, limit))
             {
-                if (ExceedsPoints(connection, seriesPredicate, range, Nanos(step), limit))
-                {
-                    step = RangeSteps.Coarser(range, limit, step);
-                }
+                step = coarser;
             }
             return new RangePoints(Points(connection, matched, seriesPredicate, range, step, cancellationToken), step);
         }, cancellationToken).ConfigureAwait(false);
@@ -238,7 +224,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
         var steps = stepNanos > 0 ? range.Steps(stepNanos) : 0;
         if (stepNanos > 0 && matched.Count * steps <= StepSums.MaxCells)
         {
-            using var sums = SumSteps(connection, matched, seriesPredicate, range, stepNanos, cancellationToken);
+            using var sums = SumSteps(connection, matched, seriesPredicate, range, stepNanos, 0, cancellationToken);
             return sums.ToPoints();
         }
         // Steps are aligned to multiples of themselves, as Parca's are: a point at t sums the profiles in [t, t + step).
@@ -304,12 +290,14 @@ public sealed partial class DuckDbProfileStore : IProfileStore
     /// (see ShareRange); the others' sums are then added to the first's.
     /// </summary>
     private StepSums SumSteps(DuckDBConnection connection, List<SeriesEntry> matched, string seriesPredicate, TimeRange range, long stepNanos,
-        CancellationToken cancellationToken)
+        long countedStepNanos, CancellationToken cancellationToken)
     {
-        var byMinute = stepNanos % MinuteNanos == 0;
+        // Steps of whole minutes read the per-minute sums of rolled buckets: each minute lies in one step (and in one
+        // counted step, or stands for its profiles when those are counted).
+        var byMinute = (countedStepNanos > 0 ? countedStepNanos : stepNanos) % MinuteNanos == 0;
         StepSums Sum(DuckDBConnection c, List<TimeRange> ranges)
         {
-            var sums = new StepSums(matched, range, stepNanos);
+            var sums = new StepSums(matched, range, stepNanos, countedStepNanos);
             try
             {
                 ColumnarQuery.Run(c, $"SELECT series_id, ts, total, duration, profiles FROM {ProfileSource(c, seriesPredicate, ranges, byMinute)}",

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Numerics;
 
 namespace Kiln.Storage.DuckDb;
 
@@ -13,26 +14,40 @@ internal sealed class StepSums : IDisposable
     /// <summary>Above this many (series, step) cells the arrays would be too big: the store lets DuckDB group instead.</summary>
     public const long MaxCells = 1 << 21;
 
+    /// <summary>Above this many (series, step) pairs to count, a bit each, the store lets DuckDB count instead.</summary>
+    public const long MaxCountedSteps = 1L << 28;
+
     private readonly IReadOnlyList<SeriesEntry> _series;
     private readonly int[] _rowOf;
-    private readonly TimeRange _range;
     private readonly long _firstNanos;
     private readonly long _stepNanos;
     private readonly int _steps;
     private readonly long[] _values;
     private readonly long[] _durations;
     private readonly int[] _counts;
+    private readonly long _countedStepNanos;
+    private readonly long _countedFirstNanos;
+    private readonly int _countedWords;
+    private readonly ulong[]? _counted;
 
-    /// <summary>Sums for <paramref name="series"/> over <paramref name="range"/>, in steps aligned to multiples of themselves.</summary>
-    public StepSums(IReadOnlyList<SeriesEntry> series, TimeRange range, long stepNanos)
+    /// <summary>
+    /// Sums for <paramref name="series"/> over <paramref name="range"/>, in steps aligned to multiples of themselves.
+    /// With <paramref name="countedStepNanos"/>, also which steps of that width hold a profile (a bit each), so that
+    /// <see cref="MostPoints"/> tells how many points a series would have at that step; the rows added must then be no
+    /// coarser than it.
+    /// </summary>
+    public StepSums(IReadOnlyList<SeriesEntry> series, TimeRange range, long stepNanos, long countedStepNanos = 0)
     {
         var cells = series.Count * range.Steps(stepNanos);
         if (cells > MaxCells)
         {
             throw new ArgumentOutOfRangeException(nameof(stepNanos), $"{cells} cells are more than {MaxCells}");
         }
+        if (countedStepNanos > 0 && series.Count * range.Steps(countedStepNanos) > MaxCountedSteps)
+        {
+            throw new ArgumentOutOfRangeException(nameof(countedStepNanos), $"{series.Count * range.Steps(countedStepNanos)} steps to count are more than {MaxCountedSteps}");
+        }
         _series = series;
-        _range = range;
         _stepNanos = stepNanos;
         _steps = (int)range.Steps(stepNanos);
         _firstNanos = TimeRange.FloorDiv(range.StartNanos, stepNanos) * stepNanos;
@@ -45,6 +60,13 @@ internal sealed class StepSums : IDisposable
         _values = Rent<long>((int)cells);
         _durations = Rent<long>((int)cells);
         _counts = Rent<int>((int)cells);
+        if (countedStepNanos > 0)
+        {
+            _countedStepNanos = countedStepNanos;
+            _countedFirstNanos = TimeRange.FloorDiv(range.StartNanos, countedStepNanos) * countedStepNanos;
+            _countedWords = (int)((range.Steps(countedStepNanos) + 63) / 64);
+            _counted = Rent<ulong>(series.Count * _countedWords);
+        }
     }
 
     /// <summary>Adds a chunk of (series_id INTEGER, ts BIGINT, total BIGINT, duration BIGINT, profiles INTEGER) rows.</summary>
@@ -67,13 +89,19 @@ internal sealed class StepSums : IDisposable
             _values[cell] = checked(_values[cell] + totals[i]);
             _durations[cell] = checked(_durations[cell] + durations[i]);
             _counts[cell] += profiles[i];
+            if (_counted is not null)
+            {
+                var counted = (times[i] - _countedFirstNanos) / _countedStepNanos;
+                _counted[row * _countedWords + (int)(counted >> 6)] |= 1UL << (int)(counted & 63);
+            }
         }
     }
 
     /// <summary>Adds the sums of <paramref name="other"/>, made for the same series, range and step.</summary>
     public void Add(StepSums other)
     {
-        if (other._steps != _steps || other._rowOf.Length != _rowOf.Length || other._firstNanos != _firstNanos || other._stepNanos != _stepNanos)
+        if (other._steps != _steps || other._rowOf.Length != _rowOf.Length || other._firstNanos != _firstNanos || other._stepNanos != _stepNanos
+            || other._countedStepNanos != _countedStepNanos)
         {
             throw new ArgumentException("the sums were made for other series, range or step", nameof(other));
         }
@@ -90,63 +118,43 @@ internal sealed class StepSums : IDisposable
             durations[cell] = checked(durations[cell] + otherDurations[cell]);
             counts[cell] += otherCounts[cell];
         }
-    }
-
-    /// <summary>The most points any series has: steps with at least one profile.</summary>
-    public int MostPoints()
-    {
-        var most = 0;
-        for (var row = 0; row < _series.Count; row++)
+        if (_counted is not null && other._counted is not null)
         {
-            var counts = _counts.AsSpan(row * _steps, _steps);
-            most = Math.Max(most, counts.Length - counts.Count(0));
+            var words = _series.Count * _countedWords;
+            for (var word = 0; word < words; word++)
+            {
+                _counted[word] |= other._counted[word];
+            }
         }
-        return most;
     }
 
-    /// <summary>The most profiles any series has in the range (its points when it has one per profile).</summary>
-    public long MostProfiles()
+    /// <summary>
+    /// The most points any series would have at the step counted (see the constructor): steps of it with a profile in
+    /// them, or with none, profiles.
+    /// </summary>
+    public long MostPoints()
     {
         long most = 0;
         for (var row = 0; row < _series.Count; row++)
         {
-            long profiles = 0;
-            foreach (var count in _counts.AsSpan(row * _steps, _steps))
+            long points = 0;
+            if (_counted is null)
             {
-                profiles += count;
+                foreach (var count in _counts.AsSpan(row * _steps, _steps))
+                {
+                    points += count;
+                }
             }
-            most = Math.Max(most, profiles);
+            else
+            {
+                foreach (var word in _counted.AsSpan(row * _countedWords, _countedWords))
+                {
+                    points += BitOperations.PopCount(word);
+                }
+            }
+            most = Math.Max(most, points);
         }
         return most;
-    }
-
-    /// <summary>
-    /// The same sums by a coarser step, a multiple of this one: each of these steps lies wholly in one of its steps, so
-    /// the result equals summing the rows by it.
-    /// </summary>
-    public StepSums Coarsen(long stepNanos)
-    {
-        if (stepNanos <= 0 || stepNanos % _stepNanos != 0)
-        {
-            throw new ArgumentException($"a step of {stepNanos} ns is not a multiple of {_stepNanos} ns", nameof(stepNanos));
-        }
-        var coarse = new StepSums(_series, _range, stepNanos);
-        for (var row = 0; row < _series.Count; row++)
-        {
-            for (var step = 0; step < _steps; step++)
-            {
-                var cell = row * _steps + step;
-                if (_counts[cell] == 0)
-                {
-                    continue;
-                }
-                var coarseCell = row * coarse._steps + (int)((_firstNanos + step * _stepNanos - coarse._firstNanos) / stepNanos);
-                coarse._values[coarseCell] = checked(coarse._values[coarseCell] + _values[cell]);
-                coarse._durations[coarseCell] = checked(coarse._durations[coarseCell] + _durations[cell]);
-                coarse._counts[coarseCell] += _counts[cell];
-            }
-        }
-        return coarse;
     }
 
     /// <summary>Each series with any profile in the range, with a point per step that has one.</summary>
@@ -180,6 +188,10 @@ internal sealed class StepSums : IDisposable
         ArrayPool<long>.Shared.Return(_values);
         ArrayPool<long>.Shared.Return(_durations);
         ArrayPool<int>.Shared.Return(_counts);
+        if (_counted is not null)
+        {
+            ArrayPool<ulong>.Shared.Return(_counted);
+        }
     }
 
     private static T[] Rent<T>(int count)
