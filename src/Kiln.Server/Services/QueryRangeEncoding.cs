@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Buffers.Binary;
-using System.Numerics;
 using System.Runtime.CompilerServices;
 using Google.Protobuf;
 using Grpc.Core;
@@ -14,46 +13,78 @@ namespace Kiln.Server.Services;
 /// QueryRange's response written to the gRPC stream straight from the store's points. A day of 1,000 series is
 /// ~720,000 points: as <see cref="MetricsSample"/> and <see cref="Google.Protobuf.WellKnownTypes.Timestamp"/> messages
 /// they were 1.4 M objects, sized three times over and then written, most of QueryRange's CPU. For gRPC and gRPC-Web
-/// calls the handler hands <see cref="Attach"/> the points and returns an empty response; <see cref="Marshaller"/>
-/// writes the bytes <c>QueryRangeResponse.WriteTo</c> would write for the full one (a test compares them). JSON
-/// (the REST paths) does not use the marshaller: it gets the messages as before.
+/// calls the handler hands <see cref="Attach"/> the points, which encodes them in one pass, and returns an empty response;
+/// <see cref="Marshaller"/> then writes those bytes, the bytes <c>QueryRangeResponse.WriteTo</c> would write for the full
+/// one (a test compares them). JSON (the REST paths) does not use the marshaller: it gets <see cref="Messages"/>.
 /// </summary>
 internal static class QueryRangeEncoding
 {
-    private static readonly ConditionalWeakTable<QueryRangeResponse, Pending> s_pending = new();
+    private static readonly ConditionalWeakTable<QueryRangeResponse, Encoded> s_encoded = new();
 
-    /// <summary>QueryRangeResponse's marshaller for the gRPC method, writing an attached response's points itself.</summary>
+    // A MetricsSample's fields take at most 2 + 11 + 6 (timestamp) + 11 (value) + 9 (value_per_second) + 11 (duration)
+    // + 11 (count) = 61 bytes: its length is always one byte.
+    private const int MaxSampleSize = 61;
+
+    /// <summary>QueryRangeResponse's marshaller for the gRPC method, writing an attached response's bytes itself.</summary>
     public static Marshaller<QueryRangeResponse> Marshaller { get; } = Marshallers.Create<QueryRangeResponse>(
         Serialize, context => QueryRangeResponse.Parser.ParseFrom(context.PayloadAsReadOnlySequence()));
 
     /// <summary>
-    /// The series to write for <paramref name="response"/> (which must stay empty), sized here: a response over 2 GiB,
-    /// more than one gRPC message holds, is refused with ResourceExhausted before anything is written.
+    /// Encodes the series for <paramref name="response"/> (which must stay empty) now, in the handler: a response over
+    /// 2 GiB, more than one gRPC message holds, is refused with ResourceExhausted before anything is written.
     /// </summary>
     public static void Attach(QueryRangeResponse response, List<(ProfileStoreLabelSet Labels, IReadOnlyList<MetricPoint> Points)> series,
         TimeSpan step, Kiln.Api.Query.ValueType sampleType, Kiln.Api.Query.ValueType periodType)
     {
-        var pending = new Pending(series, step, sampleType.ToByteArray(), periodType.ToByteArray(), new byte[series.Count][], new int[series.Count]);
-        long total = 0;
-        for (var i = 0; i < series.Count; i++)
+        var periodField = Field(3, periodType.ToByteArray());
+        var sampleField = Field(4, sampleType.ToByteArray());
+        var seconds = step > TimeSpan.Zero ? step.TotalSeconds : 0;
+        var encoded = new Encoded();
+        var scratch = new ArrayBufferWriter<byte>(64 * 1024);
+        Span<byte> header = stackalloc byte[11];
+        try
         {
-            pending.Labelsets[i] = series[i].Labels.ToByteArray();
-            pending.Sizes[i] = SeriesSize(pending.Labelsets[i], series[i].Points, pending);
-            total += 1 + VarintSize((ulong)pending.Sizes[i]) + pending.Sizes[i];
+            foreach (var (labels, points) in series)
+            {
+                // A MetricsSeries' fields in the order Google.Protobuf writes them: labelset 1, samples 2, period_type 3, sample_type 4.
+                scratch.ResetWrittenCount();
+                var labelField = Field(1, labels.ToByteArray());
+                var span = scratch.GetSpan(labelField.Length + points.Count * (2 + MaxSampleSize) + periodField.Length + sampleField.Length);
+                labelField.CopyTo(span);
+                var at = labelField.Length;
+                foreach (var p in points)
+                {
+                    at = WriteSample(span, at, p, seconds);
+                }
+                periodField.CopyTo(span[at..]);
+                at += periodField.Length;
+                sampleField.CopyTo(span[at..]);
+                at += sampleField.Length;
+                scratch.Advance(at);
+                header[0] = 1 << 3 | 2;
+                var headerLength = 1 + WriteVarint(header, 1, (ulong)at);
+                encoded.Write(header[..headerLength]);
+                encoded.Write(scratch.WrittenSpan);
+            }
+            if (encoded.Length > int.MaxValue)
+            {
+                throw new RpcException(new Status(StatusCode.ResourceExhausted,
+                    $"the QueryRange response would be {encoded.Length:N0} bytes, more than a gRPC message holds; select fewer series, or give a smaller limit or a coarser step"));
+            }
+            s_encoded.Add(response, encoded);
         }
-        if (total > int.MaxValue)
+        catch
         {
-            throw new RpcException(new Status(StatusCode.ResourceExhausted,
-                $"the QueryRange response would be {total:N0} bytes, more than a gRPC message holds; select fewer series, or give a smaller limit or a coarser step"));
+            encoded.Dispose();
+            throw;
         }
-        pending.Total = (int)total;
-        s_pending.Add(response, pending);
     }
 
     /// <summary>The response as messages, for calls the marshaller does not write (REST/JSON, the warm-up's own calls).</summary>
     public static QueryRangeResponse Messages(List<(ProfileStoreLabelSet Labels, IReadOnlyList<MetricPoint> Points)> series, TimeSpan step,
         Kiln.Api.Query.ValueType sampleType, Kiln.Api.Query.ValueType periodType)
     {
+        var seconds = step > TimeSpan.Zero ? step.TotalSeconds : 0;
         var response = new QueryRangeResponse();
         foreach (var (labels, points) in series)
         {
@@ -61,12 +92,12 @@ internal static class QueryRangeEncoding
             metrics.Samples.Capacity = points.Count;
             foreach (var p in points)
             {
-                var (seconds, nanos) = SplitNanos(p.TimeNanos);
+                var (wholeSeconds, nanos) = SplitNanos(p.TimeNanos);
                 metrics.Samples.Add(new MetricsSample
                 {
-                    Timestamp = new Google.Protobuf.WellKnownTypes.Timestamp { Seconds = seconds, Nanos = nanos },
+                    Timestamp = new Google.Protobuf.WellKnownTypes.Timestamp { Seconds = wholeSeconds, Nanos = nanos },
                     Value = p.Value,
-                    ValuePerSecond = ValuePerSecond(p, step),
+                    ValuePerSecond = ValuePerSecond(p, seconds),
                     Duration = p.DurationNanos,
                     Count = p.Count,
                 });
@@ -77,17 +108,17 @@ internal static class QueryRangeEncoding
     }
 
     /// <summary>
-    /// <c>value_per_second</c> of a point: its value over the step, or over its own duration when there is no step.
-    /// The one formula for both ways of writing a sample, so that they agree to the bit.
+    /// <c>value_per_second</c> of a point: its value over the step's <paramref name="stepSeconds"/>, or with no step
+    /// (0) over its own duration. The one formula for both ways of writing a sample, so that they agree to the bit.
     /// </summary>
-    public static double ValuePerSecond(in MetricPoint point, TimeSpan step)
+    private static double ValuePerSecond(in MetricPoint point, double stepSeconds)
     {
-        var seconds = step > TimeSpan.Zero ? step.TotalSeconds : point.DurationNanos / 1e9;
+        var seconds = stepSeconds > 0 ? stepSeconds : point.DurationNanos / 1e9;
         return seconds > 0 ? point.Value / seconds : 0;
     }
 
     /// <summary>A Unix time in nanoseconds as a Timestamp's seconds and nanos (nanos always 0 – 999,999,999).</summary>
-    public static (long Seconds, int Nanos) SplitNanos(long nanos)
+    private static (long Seconds, int Nanos) SplitNanos(long nanos)
     {
         var seconds = Math.DivRem(nanos, 1_000_000_000L, out var rest);
         if (rest < 0)
@@ -100,184 +131,133 @@ internal static class QueryRangeEncoding
 
     private static void Serialize(QueryRangeResponse response, SerializationContext context)
     {
-        if (!s_pending.TryGetValue(response, out var pending))
+        if (!s_encoded.TryGetValue(response, out var encoded))
         {
             context.SetPayloadLength(response.CalculateSize());
             response.WriteTo(context.GetBufferWriter());
             context.Complete();
             return;
         }
-        context.SetPayloadLength(pending.Total);
-        var writer = new Writer(context.GetBufferWriter());
-        for (var i = 0; i < pending.Sizes.Length; i++)
-        {
-            writer.Tag(1, 2);
-            writer.Varint((ulong)pending.Sizes[i]);
-            WriteSeries(ref writer, pending.Labelsets[i], pending.Series[i].Points, pending);
-        }
-        writer.Flush();
+        context.SetPayloadLength((int)encoded.Length);
+        encoded.CopyTo(context.GetBufferWriter());
         context.Complete();
+        s_encoded.Remove(response);
+        encoded.Dispose();
     }
 
-    // MetricsSeries: labelset 1, samples 2, period_type 3, sample_type 4, in field order as Google.Protobuf writes them.
-    private static int SeriesSize(byte[] labelset, IReadOnlyList<MetricPoint> points, Pending pending)
+    // A MetricsSample as field 2 of its series: tag, one byte of length, then timestamp 1, value 2, value_per_second 3
+    // (double), duration 4, count 5, leaving zeros out as proto3 does.
+    private static int WriteSample(Span<byte> span, int at, in MetricPoint p, double stepSeconds)
     {
-        var size = FieldSize(labelset.Length) + FieldSize(pending.PeriodType.Length) + FieldSize(pending.SampleType.Length);
-        foreach (var p in points)
-        {
-            size += FieldSize(SampleSize(p, pending.Step));
-        }
-        return size;
-    }
-
-    private static void WriteSeries(ref Writer writer, byte[] labelset, IReadOnlyList<MetricPoint> points, Pending pending)
-    {
-        writer.Tag(1, 2);
-        writer.Varint((ulong)labelset.Length);
-        writer.Bytes(labelset);
-        foreach (var p in points)
-        {
-            writer.Tag(2, 2);
-            writer.Varint((ulong)SampleSize(p, pending.Step));
-            WriteSample(ref writer, p, pending.Step);
-        }
-        writer.Tag(3, 2);
-        writer.Varint((ulong)pending.PeriodType.Length);
-        writer.Bytes(pending.PeriodType);
-        writer.Tag(4, 2);
-        writer.Varint((ulong)pending.SampleType.Length);
-        writer.Bytes(pending.SampleType);
-    }
-
-    // MetricsSample: timestamp 1, value 2, value_per_second 3 (double), duration 4, count 5; proto3 leaves zeros out.
-    private static int SampleSize(in MetricPoint p, TimeSpan step)
-    {
-        var size = FieldSize(TimestampSize(p.TimeNanos));
-        size += p.Value != 0 ? 1 + VarintSize((ulong)p.Value) : 0;
-        size += ValuePerSecond(p, step) != 0 ? 9 : 0;
-        size += p.DurationNanos != 0 ? 1 + VarintSize((ulong)p.DurationNanos) : 0;
-        size += p.Count != 0 ? 1 + VarintSize((ulong)(long)p.Count) : 0;
-        return size;
-    }
-
-    private static void WriteSample(ref Writer writer, in MetricPoint p, TimeSpan step)
-    {
+        span[at] = 2 << 3 | 2;
+        var start = at + 2;
+        var i = start;
+        // The timestamp is always set (Google.Protobuf writes a set one of zero as an empty message).
         var (seconds, nanos) = SplitNanos(p.TimeNanos);
-        writer.Tag(1, 2);
-        writer.Varint((ulong)TimestampSize(p.TimeNanos));
+        span[i] = 1 << 3 | 2;
+        var timestamp = i + 2;
+        var j = timestamp;
         if (seconds != 0)
         {
-            writer.Tag(1, 0);
-            writer.Varint((ulong)seconds);
+            span[j++] = 1 << 3;
+            j += WriteVarint(span, j, (ulong)seconds);
         }
         if (nanos != 0)
         {
-            writer.Tag(2, 0);
-            writer.Varint((ulong)nanos);
+            span[j++] = 2 << 3;
+            j += WriteVarint(span, j, (ulong)nanos);
         }
+        span[i + 1] = (byte)(j - timestamp);
+        i = j;
         if (p.Value != 0)
         {
-            writer.Tag(2, 0);
-            writer.Varint((ulong)p.Value);
+            span[i++] = 2 << 3;
+            i += WriteVarint(span, i, (ulong)p.Value);
         }
-        var perSecond = ValuePerSecond(p, step);
+        var perSecond = ValuePerSecond(p, stepSeconds);
         if (perSecond != 0)
         {
-            writer.Tag(3, 1);
-            writer.Double(perSecond);
+            span[i++] = 3 << 3 | 1;
+            BinaryPrimitives.WriteDoubleLittleEndian(span[i..], perSecond);
+            i += 8;
         }
         if (p.DurationNanos != 0)
         {
-            writer.Tag(4, 0);
-            writer.Varint((ulong)p.DurationNanos);
+            span[i++] = 4 << 3;
+            i += WriteVarint(span, i, (ulong)p.DurationNanos);
         }
         if (p.Count != 0)
         {
-            writer.Tag(5, 0);
-            writer.Varint((ulong)(long)p.Count);
+            span[i++] = 5 << 3;
+            i += WriteVarint(span, i, (ulong)(long)p.Count);
         }
+        span[at + 1] = (byte)(i - start);
+        return i;
     }
 
-    private static int TimestampSize(long timeNanos)
+    private static int WriteVarint(Span<byte> span, int at, ulong value)
     {
-        var (seconds, nanos) = SplitNanos(timeNanos);
-        return (seconds != 0 ? 1 + VarintSize((ulong)seconds) : 0) + (nanos != 0 ? 1 + VarintSize((ulong)nanos) : 0);
+        var i = at;
+        while (value >= 0x80)
+        {
+            span[i++] = (byte)(value | 0x80);
+            value >>= 7;
+        }
+        span[i++] = (byte)value;
+        return i - at;
     }
 
-    // A length-delimited field with a one-byte tag: tag, length, content.
-    private static int FieldSize(int length) => 1 + VarintSize((ulong)length) + length;
-
-    private static int VarintSize(ulong value) => (70 - BitOperations.LeadingZeroCount(value | 1)) / 7;
-
-    // What Attach sized for the marshaller: each series' label set as bytes and its MetricsSeries' size, and the total.
-    private sealed record Pending(List<(ProfileStoreLabelSet Labels, IReadOnlyList<MetricPoint> Points)> Series, TimeSpan Step,
-        byte[] SampleType, byte[] PeriodType, byte[][] Labelsets, int[] Sizes)
+    // A length-delimited field: tag, length, content (sub-messages far shorter than 2 GiB).
+    private static byte[] Field(int number, byte[] content)
     {
-        public int Total { get; set; }
+        var field = new byte[1 + 5 + content.Length];
+        field[0] = (byte)(number << 3 | 2);
+        var length = 1 + WriteVarint(field, 1, (ulong)content.Length);
+        content.CopyTo(field, length);
+        return field[..(length + content.Length)];
     }
 
-    /// <summary>Writes into an <see cref="IBufferWriter{T}"/> a chunk at a time.</summary>
-    private ref struct Writer(IBufferWriter<byte> output)
+    /// <summary>An encoded response in pooled chunks of 1 MiB, handed back when written.</summary>
+    private sealed class Encoded : IDisposable
     {
-        private const int ChunkSize = 64 * 1024;
-        private Span<byte> _chunk;
-        private int _used;
+        private const int ChunkSize = 1 << 20;
+        private readonly List<byte[]> _chunks = [];
+        private int _used = ChunkSize;
 
-        public void Tag(int field, int wireType) => Byte((byte)(field << 3 | wireType));
+        public long Length { get; private set; }
 
-        public void Varint(ulong value)
+        public void Write(ReadOnlySpan<byte> bytes)
         {
-            Ensure(10);
-            while (value >= 0x80)
-            {
-                _chunk[_used++] = (byte)(value | 0x80);
-                value >>= 7;
-            }
-            _chunk[_used++] = (byte)value;
-        }
-
-        public void Double(double value)
-        {
-            Ensure(8);
-            BinaryPrimitives.WriteDoubleLittleEndian(_chunk[_used..], value);
-            _used += 8;
-        }
-
-        public void Bytes(ReadOnlySpan<byte> bytes)
-        {
+            Length += bytes.Length;
             while (bytes.Length > 0)
             {
-                Ensure(1);
-                var n = Math.Min(bytes.Length, _chunk.Length - _used);
-                bytes[..n].CopyTo(_chunk[_used..]);
+                if (_used == ChunkSize)
+                {
+                    _chunks.Add(ArrayPool<byte>.Shared.Rent(ChunkSize));
+                    _used = 0;
+                }
+                var n = Math.Min(bytes.Length, ChunkSize - _used);
+                bytes[..n].CopyTo(_chunks[^1].AsSpan(_used));
                 _used += n;
                 bytes = bytes[n..];
             }
         }
 
-        public void Flush()
+        public void CopyTo(IBufferWriter<byte> output)
         {
-            if (_used > 0)
+            for (var i = 0; i < _chunks.Count; i++)
             {
-                output.Advance(_used);
+                output.Write(_chunks[i].AsSpan(0, i < _chunks.Count - 1 ? ChunkSize : _used));
             }
-            _chunk = default;
-            _used = 0;
         }
 
-        private void Byte(byte value)
+        public void Dispose()
         {
-            Ensure(1);
-            _chunk[_used++] = value;
-        }
-
-        private void Ensure(int bytes)
-        {
-            if (_chunk.Length - _used < bytes)
+            foreach (var chunk in _chunks)
             {
-                Flush();
-                _chunk = output.GetSpan(ChunkSize);
+                ArrayPool<byte>.Shared.Return(chunk);
             }
+            _chunks.Clear();
         }
     }
 }

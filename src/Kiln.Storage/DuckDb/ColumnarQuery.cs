@@ -39,11 +39,15 @@ internal static class ColumnarQuery
             var validity = NativeMethods.Vectors.DuckDBVectorGetValidity(vector);
             if (validity != null)
             {
-                for (var i = 0; i < Rows; i++)
+                // 64 rows at a time: a word of the validity mask is all ones unless a row in it is NULL.
+                for (var word = 0; word * 64 < Rows; word++)
                 {
-                    if ((validity[i >> 6] & (1UL << (i & 63))) == 0)
+                    var rows = Math.Min(64, Rows - word * 64);
+                    var valid = rows == 64 ? ulong.MaxValue : (1UL << rows) - 1;
+                    if ((validity[word] & valid) != valid)
                     {
-                        throw new InvalidOperationException($"column {column} of a columnar query holds NULL at row {i}; the query must not return NULLs");
+                        var row = word * 64 + System.Numerics.BitOperations.TrailingZeroCount(~validity[word] & valid);
+                        throw new InvalidOperationException($"column {column} of a columnar query holds NULL at row {row}; the query must not return NULLs");
                     }
                 }
             }

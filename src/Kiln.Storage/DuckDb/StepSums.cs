@@ -4,10 +4,11 @@ using System.Numerics;
 namespace Kiln.Storage.DuckDb;
 
 /// <summary>
-/// QueryRange's per-series, per-step sums added up in flat arrays indexed by (series, step), from rows of
+/// QueryRange's per-series, per-step sums added up in a flat array of cells indexed by (series, step), from rows of
 /// (series_id, ts, total, duration, profiles) streamed out of DuckDB. A day at a 5-minute step is 1,000 series × 289 steps
 /// here; DuckDB's hash aggregate over the same 1.44 M per-minute rows took ~60 ms, mostly creating and combining its
-/// 128-bit sum states. The points come out in time order. Holds pooled arrays: dispose it.
+/// 128-bit sum states. A cell holds a step's three sums together: the rows come in no order of series or time, and each
+/// lands on one cache line, not three. The points come out in time order. Holds pooled arrays: dispose it.
 /// </summary>
 internal sealed class StepSums : IDisposable
 {
@@ -22,9 +23,7 @@ internal sealed class StepSums : IDisposable
     private readonly long _firstNanos;
     private readonly long _stepNanos;
     private readonly int _steps;
-    private readonly long[] _values;
-    private readonly long[] _durations;
-    private readonly int[] _counts;
+    private readonly Cell[] _cells;
     private readonly long _countedStepNanos;
     private readonly long _countedFirstNanos;
     private readonly int _countedWords;
@@ -57,9 +56,7 @@ internal sealed class StepSums : IDisposable
         {
             _rowOf[series[i].Id] = i;
         }
-        _values = Rent<long>((int)cells);
-        _durations = Rent<long>((int)cells);
-        _counts = Rent<int>((int)cells);
+        _cells = Rent<Cell>((int)cells);
         if (countedStepNanos > 0)
         {
             _countedStepNanos = countedStepNanos;
@@ -70,31 +67,45 @@ internal sealed class StepSums : IDisposable
     }
 
     /// <summary>Adds a chunk of (series_id INTEGER, ts BIGINT, total BIGINT, duration BIGINT, profiles INTEGER) rows.</summary>
-    public void Add(in ColumnarQuery.Chunk chunk)
+    public void Add(in ColumnarQuery.Chunk chunk) =>
+        Add(chunk.Int32(0), chunk.Int64(1), chunk.Int64(2), chunk.Int64(3), chunk.Int32(4));
+
+    /// <summary>Adds rows given as columns of equal length.</summary>
+    public void Add(ReadOnlySpan<int> ids, ReadOnlySpan<long> times, ReadOnlySpan<long> totals, ReadOnlySpan<long> durations, ReadOnlySpan<int> profiles)
     {
-        var ids = chunk.Int32(0);
-        var times = chunk.Int64(1);
-        var totals = chunk.Int64(2);
-        var durations = chunk.Int64(3);
-        var profiles = chunk.Int32(4);
-        for (var i = 0; i < chunk.Rows; i++)
+        var cells = _cells;
+        var perStep = 1.0 / _stepNanos;
+        var perCountedStep = 1.0 / _countedStepNanos;
+        for (var i = 0; i < ids.Length; i++)
         {
             var row = (uint)ids[i] < (uint)_rowOf.Length ? _rowOf[ids[i]] : -1;
-            var step = (times[i] - _firstNanos) / _stepNanos;
+            var step = Quotient(times[i] - _firstNanos, _stepNanos, perStep);
             if (row < 0 || (ulong)step >= (ulong)_steps)
             {
                 throw new InvalidOperationException($"a row of series {ids[i]} at {times[i]} lies outside the series or range asked for");
             }
-            var cell = row * _steps + (int)step;
-            _values[cell] = checked(_values[cell] + totals[i]);
-            _durations[cell] = checked(_durations[cell] + durations[i]);
-            _counts[cell] += profiles[i];
+            ref var cell = ref cells[row * _steps + (int)step];
+            cell.Value = checked(cell.Value + totals[i]);
+            cell.Duration = checked(cell.Duration + durations[i]);
+            cell.Count += profiles[i];
             if (_counted is not null)
             {
-                var counted = (times[i] - _countedFirstNanos) / _countedStepNanos;
+                var counted = Quotient(times[i] - _countedFirstNanos, _countedStepNanos, perCountedStep);
                 _counted[row * _countedWords + (int)(counted >> 6)] |= 1UL << (int)(counted & 63);
             }
         }
+    }
+
+    /// <summary>
+    /// ⌊<paramref name="a"/> / <paramref name="b"/>⌋ for 0 ≤ a &lt; 2⁵³ and b &gt; 0 through the reciprocal: a multiplication
+    /// and one correction instead of a 64-bit division, which took ~40 % of the time per row. (The step from rows
+    /// outside the range may be off by more; the caller's bounds check refuses them all the same.)
+    /// </summary>
+    private static long Quotient(long a, long b, double reciprocal)
+    {
+        var q = (long)(a * reciprocal);
+        var rest = a - q * b;
+        return rest < 0 ? q - 1 : rest >= b ? q + 1 : q;
     }
 
     /// <summary>Adds the sums of <paramref name="other"/>, made for the same series, range and step.</summary>
@@ -105,18 +116,14 @@ internal sealed class StepSums : IDisposable
         {
             throw new ArgumentException("the sums were made for other series, range or step", nameof(other));
         }
-        var cells = _series.Count * _steps;
-        var values = _values.AsSpan(0, cells);
-        var durations = _durations.AsSpan(0, cells);
-        var counts = _counts.AsSpan(0, cells);
-        var otherValues = other._values.AsSpan(0, cells);
-        var otherDurations = other._durations.AsSpan(0, cells);
-        var otherCounts = other._counts.AsSpan(0, cells);
-        for (var cell = 0; cell < cells; cell++)
+        var cells = _cells.AsSpan(0, _series.Count * _steps);
+        var otherCells = other._cells.AsSpan(0, cells.Length);
+        for (var i = 0; i < cells.Length; i++)
         {
-            values[cell] = checked(values[cell] + otherValues[cell]);
-            durations[cell] = checked(durations[cell] + otherDurations[cell]);
-            counts[cell] += otherCounts[cell];
+            ref var cell = ref cells[i];
+            cell.Value = checked(cell.Value + otherCells[i].Value);
+            cell.Duration = checked(cell.Duration + otherCells[i].Duration);
+            cell.Count += otherCells[i].Count;
         }
         if (_counted is not null && other._counted is not null)
         {
@@ -140,9 +147,9 @@ internal sealed class StepSums : IDisposable
             long points = 0;
             if (_counted is null)
             {
-                foreach (var count in _counts.AsSpan(row * _steps, _steps))
+                foreach (var cell in _cells.AsSpan(row * _steps, _steps))
                 {
-                    points += count;
+                    points += cell.Count;
                 }
             }
             else
@@ -157,37 +164,43 @@ internal sealed class StepSums : IDisposable
         return most;
     }
 
-    /// <summary>Each series with any profile in the range, with a point per step that has one.</summary>
+    /// <summary>
+    /// Each series with any profile in the range, with a point per step that has one. All the points are in one array
+    /// (a day of 1,000 series at a 2-minute step is 720,000 points), each series' a segment of it: a list per series
+    /// took a third of the time the sums did, most of it the collections that moved those lists.
+    /// </summary>
     public List<SeriesPoints> ToPoints()
     {
+        var total = 0;
+        foreach (var cell in _cells.AsSpan(0, _series.Count * _steps))
+        {
+            total += cell.Count > 0 ? 1 : 0;
+        }
+        var all = GC.AllocateUninitializedArray<MetricPoint>(total);
         var result = new List<SeriesPoints>();
+        var at = 0;
         for (var row = 0; row < _series.Count; row++)
         {
-            var counts = _counts.AsSpan(row * _steps, _steps);
-            var n = counts.Length - counts.Count(0);
-            if (n == 0)
+            var cells = _cells.AsSpan(row * _steps, _steps);
+            var start = at;
+            for (var step = 0; step < cells.Length; step++)
             {
-                continue;
-            }
-            var points = new List<MetricPoint>(n);
-            for (var step = 0; step < _steps; step++)
-            {
-                if (counts[step] > 0)
+                if (cells[step].Count > 0)
                 {
-                    var cell = row * _steps + step;
-                    points.Add(new MetricPoint(_firstNanos + step * _stepNanos, _values[cell], _durations[cell], counts[step]));
+                    all[at++] = new MetricPoint(_firstNanos + step * _stepNanos, cells[step].Value, cells[step].Duration, cells[step].Count);
                 }
             }
-            result.Add(new SeriesPoints(_series[row].ToInfo(), points));
+            if (at > start)
+            {
+                result.Add(new SeriesPoints(_series[row].ToInfo(), new ArraySegment<MetricPoint>(all, start, at - start)));
+            }
         }
         return result;
     }
 
     public void Dispose()
     {
-        ArrayPool<long>.Shared.Return(_values);
-        ArrayPool<long>.Shared.Return(_durations);
-        ArrayPool<int>.Shared.Return(_counts);
+        ArrayPool<Cell>.Shared.Return(_cells);
         if (_counted is not null)
         {
             ArrayPool<ulong>.Shared.Return(_counted);
@@ -199,5 +212,12 @@ internal sealed class StepSums : IDisposable
         var array = ArrayPool<T>.Shared.Rent(Math.Max(count, 1));
         array.AsSpan(0, count).Clear();
         return array;
+    }
+
+    private struct Cell
+    {
+        public long Value;
+        public long Duration;
+        public int Count;
     }
 }
