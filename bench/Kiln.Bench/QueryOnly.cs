@@ -216,6 +216,7 @@ internal static class QueryOnly
         }
         bare.Add(("GROUP BY stack_id over the hourly roll-ups", "SELECT COUNT(*) FROM (SELECT stack_id, SUM(value) FROM sample_rollups WHERE width = 3600000000000 GROUP BY stack_id)"));
         bare.Add(("per-series per-minute SUM over profiles", "SELECT COUNT(*) FROM (SELECT series_id, ts // 60000000000, SUM(total), SUM(duration), COUNT(*) FROM profiles GROUP BY ALL)"));
+        bare.Add(("per-series per-2-minute SUM over profiles (Grafana's form over a day)", "SELECT COUNT(*) FROM (SELECT series_id, ts // 120000000000, SUM(total), SUM(duration), COUNT(*) FROM profiles GROUP BY ALL)"));
         bare.Add(("per-series per-5-minute SUM over profiles", "SELECT COUNT(*) FROM (SELECT series_id, ts // 300000000000, SUM(total), SUM(duration), COUNT(*) FROM profiles GROUP BY ALL)"));
         foreach (var (name, sql) in bare)
         {
