@@ -166,10 +166,12 @@ internal static class QueryOnly
         for (var round = 0; round < rounds; round++)
         {
             var gcBefore = await GcCountsAsync();
+            var pauseBefore = await server.MetricValueAsync("kiln_gc_pause_seconds_total");
             var (response, took) = await TimedAsync(() => query.QueryAsync(request).ResponseAsync);
             var gcAfter = await GcCountsAsync();
+            var pause = await server.MetricValueAsync("kiln_gc_pause_seconds_total") - pauseBefore;
             Console.WriteLine($"round {round}: {took}, {response.FlamegraphArrow.Record.Length:N0} bytes of Arrow, " +
-                $"server GCs gen0/1/2 {gcAfter.Gen0 - gcBefore.Gen0}/{gcAfter.Gen1 - gcBefore.Gen1}/{gcAfter.Gen2 - gcBefore.Gen2}");
+                $"server GCs gen0/1/2 {gcAfter.Gen0 - gcBefore.Gen0}/{gcAfter.Gen1 - gcBefore.Gen1}/{gcAfter.Gen2 - gcBefore.Gen2}, paused {pause * 1000:F0} ms");
         }
         // With a step of 1 and 5 minutes; as Kiln's web UI asks (no step, at most 300 points per series: one point per
         // profile unless that is too many); and as Grafana's Parca data source asks (no step, limit = the panel's

@@ -65,14 +65,17 @@ internal sealed class ServerProcess : IAsyncDisposable
     }
 
     /// <summary>The value of an unlabelled metric on the server's /metrics page (0 when absent).</summary>
-    public async Task<long> MetricAsync(string name)
+    public async Task<long> MetricAsync(string name) => (long)await MetricValueAsync(name);
+
+    /// <summary>A metric's value from the server's /metrics (0 when absent).</summary>
+    public async Task<double> MetricValueAsync(string name)
     {
         using var http = new HttpClient();
         foreach (var line in (await http.GetStringAsync($"{Address}/metrics")).Split('\n'))
         {
             if (line.StartsWith(name + " ", StringComparison.Ordinal))
             {
-                return (long)double.Parse(line[(name.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+                return double.Parse(line[(name.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
             }
         }
         return 0;

@@ -28,6 +28,9 @@ internal static class KilnMetrics
     public static readonly Gauge StoreSize = Metrics.CreateGauge(
         "kiln_store_size_bytes", "Size of the store's files on disk.");
 
+    public static readonly Counter GcPause = Metrics.CreateCounter(
+        "kiln_gc_pause_seconds_total", "Time the .NET garbage collector has paused the server's threads since it started.");
+
     public static readonly Counter StoreCommits = Metrics.CreateCounter(
         "kiln_store_commits_total", "Transactions that stored writes; concurrent writes share one.");
 }

@@ -100,6 +100,7 @@ public static class KilnServer
         {
             KilnMetrics.StoreSize.Set(store.SizeOnDisk);
             KilnMetrics.StoreCommits.IncTo(store.Commits);
+            KilnMetrics.GcPause.IncTo(GC.GetTotalPauseDuration().TotalSeconds);
         });
 
         // Parca serves its REST gateway under /api; the transcoded routes are the proto's own paths.

@@ -293,6 +293,9 @@ public sealed class BadInputTests(SmallLimitServerFixture fixture) : IClassFixtu
         Assert.True(after.Has("kiln_query_duration_seconds_bucket{rpc=\"Query\",le=\"+Inf\"}"), "kiln_query_duration_seconds has no +Inf bucket for Query");
         Assert.True(after.Get("kiln_store_size_bytes") > 0, "kiln_store_size_bytes is not positive after writes");
         Assert.True(after.Get("kiln_store_commits_total") - before.Get("kiln_store_commits_total") >= 1, "kiln_store_commits_total did not count the write's commit");
+        // A server this young may not have collected yet: the counter is there, and never negative.
+        Assert.True(after.Has("kiln_gc_pause_seconds_total") && after.Get("kiln_gc_pause_seconds_total") >= before.Get("kiln_gc_pause_seconds_total"),
+            "kiln_gc_pause_seconds_total is missing or went down");
     }
 
     /// <summary>The server still answers a valid query, and the profile stored at the start is intact.</summary>
