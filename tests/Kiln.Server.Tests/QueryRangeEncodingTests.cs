@@ -57,6 +57,28 @@ public sealed class QueryRangeEncodingTests
         Assert.Equal(response.ToByteArray(), Serialize(response));
     }
 
+    [Fact]
+    public void A_response_over_what_a_gRPC_message_holds_is_refused_before_it_is_encoded()
+    {
+        // 40 M points are up to 2.5 GB encoded: refused on their count, before one is read.
+        var e = Assert.Throws<RpcException>(() => QueryRangeEncoding.Attach(new QueryRangeResponse(),
+            [(Labels(("job", "api")), new UnreadablePoints(40_000_000))], TimeSpan.Zero, SampleType, PeriodType));
+
+        Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
+        Assert.Contains("select fewer series", e.Status.Detail);
+    }
+
+    private sealed class UnreadablePoints(int count) : IReadOnlyList<MetricPoint>
+    {
+        public int Count => count;
+
+        public MetricPoint this[int index] => throw new InvalidOperationException("a point was read");
+
+        public IEnumerator<MetricPoint> GetEnumerator() => throw new InvalidOperationException("the points were read");
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
+
     // What the handler answers JSON calls with, message by message.
     private static QueryRangeResponse Expected(List<(ProfileStoreLabelSet Labels, IReadOnlyList<MetricPoint> Points)> series, TimeSpan step) =>
         QueryRangeEncoding.Messages(series, step, SampleType, PeriodType);

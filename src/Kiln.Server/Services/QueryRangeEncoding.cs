@@ -49,7 +49,12 @@ internal static class QueryRangeEncoding
                 // A MetricsSeries' fields in the order Google.Protobuf writes them: labelset 1, samples 2, period_type 3, sample_type 4.
                 scratch.ResetWrittenCount();
                 var labelField = Field(1, labels.ToByteArray());
-                var span = scratch.GetSpan(labelField.Length + points.Count * (2 + MaxSampleSize) + periodField.Length + sampleField.Length);
+                var most = labelField.Length + (long)points.Count * (2 + MaxSampleSize) + periodField.Length + sampleField.Length;
+                if (most > Array.MaxLength)
+                {
+                    throw TooBig($"a series of {points.Count:N0} points");
+                }
+                var span = scratch.GetSpan((int)most);
                 labelField.CopyTo(span);
                 var at = labelField.Length;
                 foreach (var p in points)
@@ -65,11 +70,10 @@ internal static class QueryRangeEncoding
                 var headerLength = 1 + WriteVarint(header, 1, (ulong)at);
                 encoded.Write(header[..headerLength]);
                 encoded.Write(scratch.WrittenSpan);
-            }
-            if (encoded.Length > int.MaxValue)
-            {
-                throw new RpcException(new Status(StatusCode.ResourceExhausted,
-                    $"the QueryRange response would be {encoded.Length:N0} bytes, more than a gRPC message holds; select fewer series, or give a smaller limit or a coarser step"));
+                if (encoded.Length > int.MaxValue)
+                {
+                    throw TooBig($"{series.Count:N0} series");
+                }
             }
             s_encoded.Add(response, encoded);
         }
@@ -79,6 +83,9 @@ internal static class QueryRangeEncoding
             throw;
         }
     }
+
+    private static RpcException TooBig(string what) => new(new Status(StatusCode.ResourceExhausted,
+        $"the QueryRange response for {what} would be more than a gRPC message holds (2 GiB); select fewer series, or give a smaller limit or a coarser step"));
 
     /// <summary>The response as messages, for calls the marshaller does not write (REST/JSON, the warm-up's own calls).</summary>
     public static QueryRangeResponse Messages(List<(ProfileStoreLabelSet Labels, IReadOnlyList<MetricPoint> Points)> series, TimeSpan step,
