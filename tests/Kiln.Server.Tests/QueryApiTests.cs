@@ -224,6 +224,14 @@ public sealed class QueryApiTests(SyntheticServerFixture fixture) : IClassFixtur
         Assert.Equal(110 + 220, Series(response, "b").Samples.Sum(s => s.Value));
     }
 
+    [Fact]
+    public async Task QueryRange_with_the_largest_limit_keeps_a_point_per_profile()
+    {
+        var response = await QueryRange($"{Count}{{job=\"api\"}}", 0, 60, limit: uint.MaxValue);
+
+        Assert.Equal([(0, 11L, 1), (10, 22L, 1), (20, 36L, 1)], Points(Series(response, "a")));
+    }
+
     [Theory]
     [InlineData("job=\"api\"", "a,b", 11 + 22 + 36 + 110 + 220)]
     [InlineData("job!=\"api\"", "c", 1100)]

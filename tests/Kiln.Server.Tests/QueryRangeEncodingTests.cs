@@ -39,6 +39,8 @@ public sealed class QueryRangeEncodingTests
             (Labels(("job", "api"), ("instance", "a")), TrickyPoints),
             (Labels(), []),
             (Labels(("node", new string('n', 300))), Enumerable.Range(0, 5000).Select(i => new MetricPoint(i * 60_000_000_000L, i * 1_000_003L, 60_000_000_000, i % 7)).ToArray()),
+            // ~2 MB: the encoded response spans the encoder's 1 MiB chunks.
+            (Labels(("node", "big")), Enumerable.Range(0, 60_000).Select(i => new MetricPoint(1_765_152_000_000_000_000 + i * 10_000_000_000L, i * 7_919L, 10_000_000_000, 1)).ToArray()),
         };
 
         var response = new QueryRangeResponse();

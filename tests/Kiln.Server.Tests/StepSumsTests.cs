@@ -40,6 +40,27 @@ public sealed class StepSumsTests
     }
 
     [Fact]
+    public void Points_are_counted_at_a_finer_step_than_the_sums_once_per_step()
+    {
+        const long minute = 60_000_000_000;
+        var start = 1_765_152_000_000_000_000 / (10 * minute) * (10 * minute);
+        var range = new TimeRange(start, start + 300 * minute);   // 300 counted steps: five words of bits
+        SeriesEntry[] series = [s_series[0], new(2, s_series[0].Type, LabelSet.From(("instance", "b")))];
+        using var sums = new StepSums(series, range, 10 * minute, countedStepNanos: minute);
+        // Series 1: two rows in its first minute, then minutes 1, 65, 299 and 299 again: 4 distinct minutes, in 3 steps
+        // of 10 minutes. Series 2: minutes 64 and 128, the first and last bits of words 1 and 2.
+        long[] minutes = [0, 0, 1, 65, 299, 299, 64, 128];
+        long[] offsets = [0, 10, 0, 0, 5, 59, 0, 0];
+        int[] ids = [1, 1, 1, 1, 1, 1, 2, 2];
+        sums.Add(ids, [.. minutes.Select((m, i) => start + m * minute + offsets[i] * 1_000_000_000)], [.. ids.Select(_ => 1L)], [.. ids.Select(_ => 1L)], [.. ids.Select(_ => 1)]);
+
+        Assert.Equal(4, sums.MostPoints());
+        var points = sums.ToPoints();
+        Assert.Equal([3, 2], points.Select(p => p.Points.Count).ToArray());
+        Assert.Equal([3L, 1, 2], points[0].Points.Select(p => p.Value).ToArray());
+    }
+
+    [Fact]
     public void A_row_outside_the_range_is_an_error()
     {
         var range = new TimeRange(1_765_152_000_000_000_000, 1_765_152_060_000_000_000);

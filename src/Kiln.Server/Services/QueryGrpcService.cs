@@ -91,7 +91,7 @@ internal sealed class QueryGrpcService(IProfileStore store) : QueryService.Query
         {
             throw Invalid($"step {step} is negative; give a positive duration or none");
         }
-        var limit = request.Limit > 0 ? (int)request.Limit : DefaultPointLimit;
+        var limit = request.Limit > 0 ? (int)Math.Min(request.Limit, int.MaxValue) : DefaultPointLimit;
         var sumBy = request.SumBy.ToArray();
         if (step == TimeSpan.Zero && sumBy.Length > 0)
         {

@@ -197,8 +197,8 @@ public sealed partial class DuckDbProfileStore : IProfileStore
             // spent 150 - 270 ms counting distinct minutes in DuckDB, and 20 ms counting profiles). Only when no series
             // has too many is the range read again, at the step asked for.
             var coarser = RangeSteps.Coarser(range, limit, step);
-            if (matched.Count * range.Steps(Nanos(coarser)) <= StepSums.MaxCells
-                && (stepNanos == 0 || matched.Count * range.Steps(stepNanos) <= StepSums.MaxCountedSteps))
+            if (StepSums.Cells(matched.Count, range.Steps(Nanos(coarser))) <= StepSums.MaxCells
+                && (stepNanos == 0 || StepSums.Cells(matched.Count, range.Steps(stepNanos)) <= StepSums.MaxCountedSteps))
             {
                 using var sums = SumSteps(connection, matched, seriesPredicate, range, Nanos(coarser), stepNanos, cancellationToken);
                 return sums.MostPoints() > limit
@@ -222,7 +222,7 @@ public sealed partial class DuckDbProfileStore : IProfileStore
     {
         var stepNanos = Nanos(step);
         var steps = stepNanos > 0 ? range.Steps(stepNanos) : 0;
-        if (stepNanos > 0 && matched.Count * steps <= StepSums.MaxCells)
+        if (stepNanos > 0 && StepSums.Cells(matched.Count, steps) <= StepSums.MaxCells)
         {
             using var sums = SumSteps(connection, matched, seriesPredicate, range, stepNanos, 0, cancellationToken);
             return sums.ToPoints();

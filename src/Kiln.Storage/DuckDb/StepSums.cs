@@ -18,6 +18,9 @@ internal sealed class StepSums : IDisposable
     /// <summary>Above this many (series, step) pairs to count, a bit each, the store lets DuckDB count instead.</summary>
     public const long MaxCountedSteps = 1L << 28;
 
+    /// <summary>The (series, step) pairs of <paramref name="series"/> series over <paramref name="steps"/> steps, at most long.MaxValue.</summary>
+    public static long Cells(int series, long steps) => steps > long.MaxValue / Math.Max(series, 1) ? long.MaxValue : series * steps;
+
     private readonly IReadOnlyList<SeriesEntry> _series;
     private readonly int[] _rowOf;
     private readonly long _firstNanos;
@@ -37,14 +40,14 @@ internal sealed class StepSums : IDisposable
     /// </summary>
     public StepSums(IReadOnlyList<SeriesEntry> series, TimeRange range, long stepNanos, long countedStepNanos = 0)
     {
-        var cells = series.Count * range.Steps(stepNanos);
+        var cells = Cells(series.Count, range.Steps(stepNanos));
         if (cells > MaxCells)
         {
             throw new ArgumentOutOfRangeException(nameof(stepNanos), $"{cells} cells are more than {MaxCells}");
         }
-        if (countedStepNanos > 0 && series.Count * range.Steps(countedStepNanos) > MaxCountedSteps)
+        if (countedStepNanos > 0 && Cells(series.Count, range.Steps(countedStepNanos)) > MaxCountedSteps)
         {
-            throw new ArgumentOutOfRangeException(nameof(countedStepNanos), $"{series.Count * range.Steps(countedStepNanos)} steps to count are more than {MaxCountedSteps}");
+            throw new ArgumentOutOfRangeException(nameof(countedStepNanos), $"{Cells(series.Count, range.Steps(countedStepNanos))} steps to count are more than {MaxCountedSteps}");
         }
         _series = series;
         _stepNanos = stepNanos;
