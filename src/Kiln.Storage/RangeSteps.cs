@@ -15,7 +15,7 @@ public static class RangeSteps
         seconds = (seconds + unit - 1) / unit * unit;
         // Steps are aligned to multiples of themselves, so a range can touch one more than span / step of them; a coarser
         // step fixes that (doubling, after a few tries, ends with the whole range in one or two steps).
-        for (var tries = 0; range.Steps(TimeSpan.FromSeconds(seconds).Ticks * 100) > Math.Max(1, limit); tries++)
+        for (var tries = 0; range.Steps(seconds * 1_000_000_000L) > Math.Max(1, limit); tries++)
         {
             seconds = tries < 4 ? seconds + unit : seconds * 2;
         }
